@@ -1,0 +1,109 @@
+//! People and their 17 COCO keypoints, from MoveNet MultiPose through ONNX
+//! Runtime. [`PoseEstimator`] is the seam tests and the pipeline use;
+//! [`MoveNet`] is the real model, [`plan`] decides where in a frame it runs.
+
+mod movenet;
+pub mod plan;
+pub mod runtime;
+
+pub use movenet::{MoveNet, MoveNetConfig, RawOutput};
+
+use crate::bbox::BBox;
+use crate::error::Result;
+use crate::source::RgbImage;
+use serde::Serialize;
+use std::time::Duration;
+
+pub const NUM_KEYPOINTS: usize = 17;
+
+/// COCO keypoint order, as MoveNet emits them.
+pub const KEYPOINT_NAMES: [&str; NUM_KEYPOINTS] = [
+    "nose",
+    "l_eye",
+    "r_eye",
+    "l_ear",
+    "r_ear",
+    "l_shoulder",
+    "r_shoulder",
+    "l_elbow",
+    "r_elbow",
+    "l_wrist",
+    "r_wrist",
+    "l_hip",
+    "r_hip",
+    "l_knee",
+    "r_knee",
+    "l_ankle",
+    "r_ankle",
+];
+pub const L_WRIST: usize = 9;
+pub const R_WRIST: usize = 10;
+pub const L_ANKLE: usize = 15;
+pub const R_ANKLE: usize = 16;
+
+/// Skeleton edges for drawing.
+pub const SKELETON: [(usize, usize); 16] = [
+    (0, 1),
+    (0, 2),
+    (1, 3),
+    (2, 4),
+    (5, 6),
+    (5, 7),
+    (7, 9),
+    (6, 8),
+    (8, 10),
+    (5, 11),
+    (6, 12),
+    (11, 12),
+    (11, 13),
+    (13, 15),
+    (12, 14),
+    (14, 16),
+];
+
+/// A keypoint in frame pixels with the model's confidence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Keypoint {
+    pub x: f32,
+    pub y: f32,
+    pub score: f32,
+}
+
+/// One detected person in frame pixels.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Person {
+    pub bbox: BBox,
+    pub score: f32,
+    pub keypoints: [Keypoint; NUM_KEYPOINTS],
+}
+
+/// Time spent per stage, accumulated over calls.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PoseTimings {
+    pub preprocess: Duration,
+    pub inference: Duration,
+    pub postprocess: Duration,
+    pub inferences: u64,
+}
+
+/// Finds people in the given regions of an image (frame pixels).
+pub trait PoseEstimator: Send {
+    fn estimate(&mut self, image: &RgbImage, regions: &[BBox]) -> Result<Vec<Person>>;
+    fn timings(&self) -> PoseTimings;
+}
+
+/// Drops duplicates of the same person found by overlapping regions, keeping
+/// the higher-scoring one.
+pub fn suppress_duplicates(mut people: Vec<Person>, iou: f32) -> Vec<Person> {
+    people.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<Person> = Vec::with_capacity(people.len());
+    for p in people {
+        if kept
+            .iter()
+            .all(|k| k.bbox.iou(&p.bbox) < iou && k.bbox.overlap_min(&p.bbox) < 0.8)
+        {
+            kept.push(p);
+        }
+    }
+    kept
+}

@@ -1,0 +1,350 @@
+//! MoveNet MultiPose Lightning (ONNX, variable input size): one session owner,
+//! preallocated input buffer, timed pre-process / inference / post-process.
+
+use super::{runtime, suppress_duplicates, Keypoint, Person, PoseEstimator, PoseTimings};
+use crate::bbox::BBox;
+use crate::error::{Error, ErrorKind, Result};
+use crate::source::RgbImage;
+use ort::session::Session;
+use ort::value::TensorRef;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Model output rows: up to 6 people, 56 values each.
+pub const MAX_PEOPLE: usize = 6;
+const ROW: usize = 56;
+
+/// Pose model settings (`[pose]` in the config).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MoveNetConfig {
+    /// Path of the ONNX file. Default `models/movenet-multipose.onnx`.
+    pub model: PathBuf,
+    /// ONNX Runtime intra-op threads. Default 2.
+    pub threads: usize,
+    /// People scoring below this are dropped. Default 0.2.
+    pub min_person_score: f32,
+    /// Regions whose 6 output slots all hold people are split and run again,
+    /// at most this many times deep, so crowds are not capped at 6. Default 2.
+    pub max_split_depth: u32,
+}
+
+impl Default for MoveNetConfig {
+    fn default() -> Self {
+        MoveNetConfig {
+            model: PathBuf::from("models/movenet-multipose.onnx"),
+            threads: 2,
+            min_person_score: 0.2,
+            max_split_depth: 2,
+        }
+    }
+}
+
+/// The model's raw output for one input, and how that input maps to the frame.
+#[derive(Clone, Debug)]
+pub struct RawOutput {
+    pub values: Vec<f32>,
+    pub input_w: usize,
+    pub input_h: usize,
+}
+
+pub struct MoveNet {
+    session: Session,
+    cfg: MoveNetConfig,
+    input: Vec<i32>,
+    timings: PoseTimings,
+    // Bilinear resampling tables, reused between calls.
+    xs: Vec<(u32, u32, u16)>,
+}
+
+impl MoveNet {
+    pub fn load(cfg: MoveNetConfig) -> Result<Self> {
+        let path = &cfg.model;
+        if !path.is_file() {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "pose model {} not found; run from the project root, set [pose] model in the config, or rebuild it with models/convert_movenet.sh",
+                    path.display()
+                ),
+            ));
+        }
+        let env = runtime::environment()?;
+        let load_err = |e: ort::Error| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("pose model {}: ONNX Runtime cannot load it: {e} (the file is damaged; rebuild it with models/convert_movenet.sh)", path.display()),
+            )
+        };
+        let mut session = Session::builder(env)
+            .map_err(load_err)?
+            .with_intra_threads(cfg.threads.max(1))
+            .map_err(|e| load_err(e.into()))?
+            .commit_from_file(path)
+            .map_err(load_err)?;
+        check_signature(&session, path)?;
+        // Warm-up: the first run allocates and plans; keep it out of timings.
+        let warm = vec![0i32; 256 * 256 * 3];
+        let t = TensorRef::from_array_view(([1usize, 256, 256, 3], &*warm)).map_err(load_err)?;
+        session.run(ort::inputs!["input" => t]).map_err(load_err)?;
+        Ok(MoveNet {
+            session,
+            cfg,
+            input: Vec::new(),
+            timings: PoseTimings::default(),
+            xs: Vec::new(),
+        })
+    }
+
+    pub fn config(&self) -> &MoveNetConfig {
+        &self.cfg
+    }
+
+    /// Runs the model on an RGB input that is already `input_h × input_w`
+    /// (multiples of 32). Used by parity tests against the reference runtime.
+    pub fn run_raw(&mut self, rgb: &[u8], input_w: usize, input_h: usize) -> Result<RawOutput> {
+        self.input.clear();
+        self.input.extend(rgb.iter().map(|&v| i32::from(v)));
+        self.infer(input_w, input_h)
+    }
+
+    fn infer(&mut self, input_w: usize, input_h: usize) -> Result<RawOutput> {
+        let t0 = Instant::now();
+        let err = |e: ort::Error| {
+            Error::new(
+                ErrorKind::Runtime,
+                format!("pose inference on a {input_w}x{input_h} input failed: {e}"),
+            )
+        };
+        let tensor = TensorRef::from_array_view((
+            [1usize, input_h, input_w, 3],
+            &self.input[..input_w * input_h * 3],
+        ))
+        .map_err(err)?;
+        let outputs = self
+            .session
+            .run(ort::inputs!["input" => tensor])
+            .map_err(err)?;
+        let (_, data) = outputs["output_0"]
+            .try_extract_tensor::<f32>()
+            .map_err(err)?;
+        let values = data.to_vec();
+        self.timings.inference += t0.elapsed();
+        self.timings.inferences += 1;
+        Ok(RawOutput {
+            values,
+            input_w,
+            input_h,
+        })
+    }
+
+    /// Resamples `region` of `image` into the input buffer at `scale`, top-left
+    /// aligned and zero-padded to multiples of 32. Returns the input size.
+    fn preprocess(&mut self, image: &RgbImage, region: &BBox, scale: f32) -> (usize, usize) {
+        let t0 = Instant::now();
+        let rw = (region.width() * scale).round().max(1.0) as usize;
+        let rh = (region.height() * scale).round().max(1.0) as usize;
+        let iw = rw.div_ceil(32) * 32;
+        let ih = rh.div_ceil(32) * 32;
+        self.input.clear();
+        self.input.resize(iw * ih * 3, 0);
+        let (w, h) = (image.width as usize, image.height as usize);
+        // Column table: source x0, x1 and the 8-bit weight of x1.
+        self.xs.clear();
+        self.xs.extend((0..rw).map(|ox| {
+            let sx = (region.x0 + (ox as f32 + 0.5) / scale - 0.5).clamp(0.0, (w - 1) as f32);
+            let x0 = sx.floor() as u32;
+            let x1 = (x0 + 1).min(w as u32 - 1);
+            (x0, x1, ((sx - x0 as f32) * 256.0) as u16)
+        }));
+        let stride = w * 3;
+        for oy in 0..rh {
+            let sy = (region.y0 + (oy as f32 + 0.5) / scale - 0.5).clamp(0.0, (h - 1) as f32);
+            let y0 = sy.floor() as usize;
+            let y1 = (y0 + 1).min(h - 1);
+            let wy = ((sy - y0 as f32) * 256.0) as i32;
+            let (r0, r1) = (
+                &image.data[y0 * stride..][..stride],
+                &image.data[y1 * stride..][..stride],
+            );
+            let out = &mut self.input[oy * iw * 3..][..rw * 3];
+            for (o, &(x0, x1, wx)) in out.chunks_exact_mut(3).zip(&self.xs) {
+                let (a, b) = (x0 as usize * 3, x1 as usize * 3);
+                let wx = i32::from(wx);
+                for c in 0..3 {
+                    let top = i32::from(r0[a + c]) * (256 - wx) + i32::from(r0[b + c]) * wx;
+                    let bot = i32::from(r1[a + c]) * (256 - wx) + i32::from(r1[b + c]) * wx;
+                    o[c] = (top * (256 - wy) + bot * wy + (1 << 15)) >> 16;
+                }
+            }
+        }
+        self.timings.preprocess += t0.elapsed();
+        (iw, ih)
+    }
+
+    /// Runs one region at `scale` and returns people in frame pixels, plus
+    /// whether all output slots were full (so the region may hold more).
+    fn run_region(
+        &mut self,
+        image: &RgbImage,
+        region: &BBox,
+        scale: f32,
+    ) -> Result<(Vec<Person>, bool)> {
+        let (iw, ih) = self.preprocess(image, region, scale);
+        let raw = self.infer(iw, ih)?;
+        let t0 = Instant::now();
+        let people = decode(&raw, region, scale, self.cfg.min_person_score);
+        let full = people.len() == MAX_PEOPLE;
+        self.timings.postprocess += t0.elapsed();
+        Ok((people, full))
+    }
+
+    fn run_split(
+        &mut self,
+        image: &RgbImage,
+        region: &BBox,
+        scale: f32,
+        depth: u32,
+        out: &mut Vec<Person>,
+    ) -> Result<()> {
+        let (people, full) = self.run_region(image, region, scale)?;
+        out.extend(people);
+        if full && depth < self.cfg.max_split_depth {
+            // Six slots full: the region may hold more people. Split it along its
+            // long side with overlap, so nobody on the seam is lost.
+            for half in split(region) {
+                self.run_split(image, &half, scale, depth + 1, out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits a box in two along its longer side, with 20% overlap.
+fn split(b: &BBox) -> [BBox; 2] {
+    if b.width() >= b.height() {
+        let m = b.x0 + b.width() * 0.5;
+        let o = b.width() * 0.1;
+        [
+            BBox::new(b.x0, b.y0, m + o, b.y1),
+            BBox::new(m - o, b.y0, b.x1, b.y1),
+        ]
+    } else {
+        let m = b.y0 + b.height() * 0.5;
+        let o = b.height() * 0.1;
+        [
+            BBox::new(b.x0, b.y0, b.x1, m + o),
+            BBox::new(b.x0, m - o, b.x1, b.y1),
+        ]
+    }
+}
+
+/// Turns raw output rows into people in frame pixels. The input held `region`
+/// resampled by `scale`, top-left aligned; coordinates are normalised to the input.
+pub fn decode(raw: &RawOutput, region: &BBox, scale: f32, min_score: f32) -> Vec<Person> {
+    let (iw, ih) = (raw.input_w as f32, raw.input_h as f32);
+    let to_frame = |nx: f32, ny: f32| (region.x0 + nx * iw / scale, region.y0 + ny * ih / scale);
+    raw.values
+        .chunks_exact(ROW)
+        .filter(|row| row[55] >= min_score)
+        .map(|row| {
+            let keypoints = std::array::from_fn(|k| {
+                let (x, y) = to_frame(row[3 * k + 1], row[3 * k]);
+                Keypoint {
+                    x,
+                    y,
+                    score: row[3 * k + 2],
+                }
+            });
+            let (x0, y0) = to_frame(row[52], row[51]);
+            let (x1, y1) = to_frame(row[54], row[53]);
+            Person {
+                bbox: BBox::new(x0, y0, x1, y1),
+                score: row[55],
+                keypoints,
+            }
+        })
+        .collect()
+}
+
+fn check_signature(session: &Session, path: &Path) -> Result<()> {
+    let has_in = session.inputs().iter().any(|i| i.name() == "input");
+    let has_out = session.outputs().iter().any(|o| o.name() == "output_0");
+    if has_in && has_out {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "pose model {} is not MoveNet MultiPose (expected input `input` and output `output_0`); rebuild it with models/convert_movenet.sh",
+        path.display()
+    )))
+}
+
+impl PoseEstimator for MoveNet {
+    fn estimate(&mut self, image: &RgbImage, regions: &[BBox]) -> Result<Vec<Person>> {
+        let mut people = Vec::new();
+        for r in regions {
+            // Regions come from the planner at native scale; upscale small ones so
+            // people in them have enough pixels.
+            let scale = (super::plan::MIN_INPUT_PX / r.width().max(r.height())).clamp(1.0, 2.0);
+            self.run_split(image, r, scale, 0, &mut people)?;
+        }
+        let t0 = Instant::now();
+        let kept = suppress_duplicates(people, 0.5);
+        self.timings.postprocess += t0.elapsed();
+        Ok(kept)
+    }
+
+    fn timings(&self) -> PoseTimings {
+        self.timings
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_maps_normalised_coordinates_back_through_crop_and_scale() {
+        let mut values = vec![0.0f32; MAX_PEOPLE * ROW];
+        // Person 0: nose at normalised (y=0.5, x=0.25), box (0.1,0.2)-(0.9,0.6), score 0.9.
+        values[0] = 0.5;
+        values[1] = 0.25;
+        values[2] = 0.8;
+        values[51..56].copy_from_slice(&[0.1, 0.2, 0.9, 0.6, 0.9]);
+        let raw = RawOutput {
+            values,
+            input_w: 256,
+            input_h: 128,
+        };
+        let region = BBox::new(100.0, 50.0, 228.0, 114.0);
+        let people = decode(&raw, &region, 2.0, 0.2);
+        assert_eq!(
+            people.len(),
+            1,
+            "rows under the score threshold are dropped"
+        );
+        let nose = people[0].keypoints[0];
+        assert_eq!(
+            (nose.x, nose.y),
+            (100.0 + 0.25 * 256.0 / 2.0, 50.0 + 0.5 * 128.0 / 2.0)
+        );
+        assert_eq!(
+            people[0].bbox,
+            BBox::new(
+                100.0 + 0.2 * 128.0,
+                50.0 + 0.1 * 64.0,
+                100.0 + 0.6 * 128.0,
+                50.0 + 0.9 * 64.0
+            )
+        );
+    }
+
+    #[test]
+    fn split_halves_overlap_and_cover_the_region() {
+        let [a, b] = split(&BBox::new(0.0, 0.0, 100.0, 40.0));
+        assert_eq!(a.x0, 0.0);
+        assert_eq!(b.x1, 100.0);
+        assert!(a.x1 > b.x0, "halves overlap");
+    }
+}

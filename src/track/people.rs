@@ -1,0 +1,334 @@
+//! People tracking: constant-velocity prediction, two-stage association
+//! (confident detections first, then weak ones for existing tracks, as
+//! ByteTrack does), ids only on confirmation, and coasting through occlusions.
+
+use super::greedy_assign;
+use crate::bbox::BBox;
+use crate::pose::Person;
+use serde::Deserialize;
+
+/// People tracker settings (`[tracking.people]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PersonTrackerConfig {
+    /// Detections at or above this score may start tracks. Default 0.3.
+    pub high_score: f32,
+    /// Weaker detections (down to the pose threshold) only extend tracks.
+    /// Consecutive matches before a track gets an id. Default 3.
+    pub min_hits: u32,
+    /// How long an unseen track is kept for re-association, in s. Default 2.5.
+    pub max_lost_s: f32,
+    /// Largest centre jump between prediction and detection, in box heights. Default 0.6.
+    pub gate_heights: f32,
+}
+
+impl Default for PersonTrackerConfig {
+    fn default() -> Self {
+        PersonTrackerConfig {
+            high_score: 0.3,
+            min_hits: 3,
+            max_lost_s: 2.5,
+            gate_heights: 0.6,
+        }
+    }
+}
+
+/// A person as the tracker sees them at one moment.
+#[derive(Clone, Debug)]
+pub struct PersonTrack {
+    /// Stable id; 0 while tentative.
+    pub id: u64,
+    pub person: Person,
+    /// Box predicted for the current time (equals the detection when seen).
+    pub predicted: BBox,
+    /// Centre velocity in px/s.
+    pub velocity: (f32, f32),
+    pub last_seen_s: f64,
+    pub first_seen_s: f64,
+    pub hits: u32,
+    /// Seen in the latest update.
+    pub visible: bool,
+}
+
+pub struct PersonTracker {
+    cfg: PersonTrackerConfig,
+    tracks: Vec<PersonTrack>,
+    next_id: u64,
+    now_s: f64,
+}
+
+impl PersonTracker {
+    pub fn new(cfg: PersonTrackerConfig) -> Self {
+        PersonTracker {
+            cfg,
+            tracks: Vec::new(),
+            next_id: 1,
+            now_s: 0.0,
+        }
+    }
+
+    /// All live tracks (confirmed and tentative, visible or coasting).
+    pub fn tracks(&self) -> &[PersonTrack] {
+        &self.tracks
+    }
+
+    /// Confirmed tracks seen in the latest update.
+    pub fn visible(&self) -> impl Iterator<Item = &PersonTrack> {
+        self.tracks.iter().filter(|t| t.id != 0 && t.visible)
+    }
+
+    /// Predicted boxes of every live track at time `t_s`: where pose should look
+    /// even when a person stands still and makes no motion.
+    pub fn predicted_boxes(&self, t_s: f64) -> impl Iterator<Item = BBox> + '_ {
+        self.tracks.iter().map(move |t| predict(t, t_s))
+    }
+
+    pub fn update(&mut self, t_s: f64, people: &[Person]) -> &[PersonTrack] {
+        self.now_s = t_s;
+        for t in &mut self.tracks {
+            t.predicted = predict(t, t_s);
+            t.visible = false;
+        }
+        let (strong, weak): (Vec<usize>, Vec<usize>) =
+            (0..people.len()).partition(|&i| people[i].score >= self.cfg.high_score);
+        let mut unmatched_tracks: Vec<usize> = (0..self.tracks.len()).collect();
+        // Stage 1: confirmed tracks first, then tentative, with strong detections.
+        let (confirmed, tentative): (Vec<usize>, Vec<usize>) = unmatched_tracks
+            .iter()
+            .partition(|&&i| self.tracks[i].id != 0);
+        let rest_strong = self.associate(t_s, &confirmed, &strong, people, &mut unmatched_tracks);
+        let rest_strong =
+            self.associate(t_s, &tentative, &rest_strong, people, &mut unmatched_tracks);
+        // Stage 2: tracks still unmatched may take weak detections (a partly hidden person).
+        let still: Vec<usize> = unmatched_tracks
+            .iter()
+            .copied()
+            .filter(|&i| self.tracks[i].id != 0)
+            .collect();
+        self.associate(t_s, &still, &weak, people, &mut unmatched_tracks);
+        // New tentative tracks from strong leftovers.
+        for &d in &rest_strong {
+            self.tracks.push(PersonTrack {
+                id: 0,
+                person: people[d].clone(),
+                predicted: people[d].bbox,
+                velocity: (0.0, 0.0),
+                last_seen_s: t_s,
+                first_seen_s: t_s,
+                hits: 1,
+                visible: true,
+            });
+        }
+        // Tentative tracks die on their first miss; confirmed ones coast.
+        let max_lost = f64::from(self.cfg.max_lost_s);
+        self.tracks
+            .retain(|t| t.visible || (t.id != 0 && t_s - t.last_seen_s <= max_lost));
+        for t in &mut self.tracks {
+            if t.id == 0 && t.hits >= self.cfg.min_hits {
+                t.id = self.next_id;
+                self.next_id += 1;
+            }
+        }
+        &self.tracks
+    }
+
+    /// Matches `tracks` with `dets`; updates matched tracks, removes them from
+    /// `unmatched`, and returns the detections left over.
+    fn associate(
+        &mut self,
+        t_s: f64,
+        tracks: &[usize],
+        dets: &[usize],
+        people: &[Person],
+        unmatched: &mut Vec<usize>,
+    ) -> Vec<usize> {
+        let mut scores = Vec::new();
+        for (r, &ti) in tracks.iter().enumerate() {
+            let t = &self.tracks[ti];
+            let lost_s = (t_s - t.last_seen_s) as f32;
+            // The gate widens while a track coasts: it may have changed pace.
+            let gate = self.cfg.gate_heights * (1.0 + lost_s);
+            for (c, &di) in dets.iter().enumerate() {
+                if let Some(s) = similarity(&t.predicted, &people[di].bbox, gate) {
+                    scores.push((r, c, s));
+                }
+            }
+        }
+        let pairs = greedy_assign(&scores, tracks.len(), dets.len());
+        let mut used = vec![false; dets.len()];
+        for (r, c) in pairs {
+            used[c] = true;
+            let t = &mut self.tracks[tracks[r]];
+            let p = &people[dets[c]];
+            let dt = (t_s - t.last_seen_s) as f32;
+            if dt > 0.0 {
+                let (ox, oy) = t.person.bbox.center();
+                let (nx, ny) = p.bbox.center();
+                let (vx, vy) = ((nx - ox) / dt, (ny - oy) / dt);
+                // Light smoothing: walkers are steady, detections jitter.
+                let a = if t.hits == 1 { 1.0 } else { 0.4 };
+                t.velocity = (
+                    t.velocity.0 + a * (vx - t.velocity.0),
+                    t.velocity.1 + a * (vy - t.velocity.1),
+                );
+            }
+            t.person = p.clone();
+            t.predicted = p.bbox;
+            t.last_seen_s = t_s;
+            t.hits += 1;
+            t.visible = true;
+            unmatched.retain(|&i| i != tracks[r]);
+        }
+        dets.iter()
+            .zip(used)
+            .filter(|(_, u)| !u)
+            .map(|(&d, _)| d)
+            .collect()
+    }
+}
+
+fn predict(t: &PersonTrack, t_s: f64) -> BBox {
+    // Coast for at most one second of motion: beyond that, velocity is a guess.
+    let dt = ((t_s - t.last_seen_s) as f32).clamp(0.0, 1.0);
+    t.person
+        .bbox
+        .translate(t.velocity.0 * dt, t.velocity.1 * dt)
+}
+
+/// Overlap plus closeness of centres, or `None` beyond the gate.
+fn similarity(pred: &BBox, det: &BBox, gate_heights: f32) -> Option<f32> {
+    let (px, py) = pred.center();
+    let (dx, dy) = det.center();
+    let scale = pred.height().max(det.height()).max(1.0);
+    let d = ((px - dx).powi(2) + (py - dy).powi(2)).sqrt() / scale;
+    if d > gate_heights {
+        return None;
+    }
+    let size = (pred.height().min(det.height()) / scale).max(0.01);
+    Some(pred.iou(det) + 0.5 * (1.0 - d / gate_heights) + 0.25 * size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pose::Keypoint;
+
+    fn person(x: f32, y: f32, score: f32) -> Person {
+        Person {
+            bbox: BBox::new(x - 20.0, y - 50.0, x + 20.0, y + 50.0),
+            score,
+            keypoints: [Keypoint { x, y, score }; 17],
+        }
+    }
+
+    #[test]
+    fn a_walker_keeps_one_id_frame_after_frame() {
+        let mut tr = PersonTracker::new(PersonTrackerConfig::default());
+        let mut ids = Vec::new();
+        for f in 0..50 {
+            let t = f64::from(f) * 0.1;
+            tr.update(t, &[person(100.0 + 8.0 * f as f32, 200.0, 0.6)]);
+            ids.extend(tr.visible().map(|t| t.id));
+        }
+        assert_eq!(ids.len(), 48, "confirmed after 3 hits, then every frame");
+        assert!(ids.iter().all(|&i| i == ids[0]));
+    }
+
+    #[test]
+    fn a_walker_hidden_for_one_second_gets_the_same_id_back() {
+        let mut tr = PersonTracker::new(PersonTrackerConfig::default());
+        let mut before = None;
+        for f in 0..40 {
+            let t = f64::from(f) * 0.1;
+            let x = 100.0 + 8.0 * f as f32;
+            // Occluded (no detection) from 1.5 s to 2.5 s.
+            let dets = if (15..25).contains(&f) {
+                vec![]
+            } else {
+                vec![person(x, 200.0, 0.6)]
+            };
+            tr.update(t, &dets);
+            if f == 14 {
+                before = tr.visible().next().map(|t| t.id);
+            }
+        }
+        let after = tr.visible().next().map(|t| t.id);
+        assert!(before.is_some());
+        assert_eq!(before, after);
+    }
+
+    #[test]
+    fn two_walkers_crossing_paths_keep_their_ids() {
+        let mut tr = PersonTracker::new(PersonTrackerConfig::default());
+        let mut first = None;
+        for f in 0..60 {
+            let t = f64::from(f) * 0.1;
+            let a = person(100.0 + 8.0 * f as f32, 200.0, 0.6);
+            let b = person(580.0 - 8.0 * f as f32, 215.0, 0.6);
+            tr.update(t, &[a, b]);
+            let mut v: Vec<(u64, f32)> = tr.visible().map(|t| (t.id, t.velocity.0)).collect();
+            v.sort_by_key(|x| x.0);
+            if f == 10 {
+                first = Some(v.clone());
+            }
+            if f > 10 {
+                // The track walking right is always the same id.
+                let right: Vec<u64> = v.iter().filter(|x| x.1 > 0.0).map(|x| x.0).collect();
+                let expect: Vec<u64> = first
+                    .as_ref()
+                    .unwrap()
+                    .iter()
+                    .filter(|x| x.1 > 0.0)
+                    .map(|x| x.0)
+                    .collect();
+                assert_eq!(right, expect, "frame {f}: {v:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_single_spurious_detection_never_gets_an_id() {
+        let mut tr = PersonTracker::new(PersonTrackerConfig::default());
+        tr.update(0.0, &[person(300.0, 300.0, 0.9)]);
+        tr.update(0.1, &[]);
+        tr.update(0.2, &[]);
+        assert_eq!(tr.visible().count(), 0);
+        assert!(
+            tr.tracks().is_empty(),
+            "tentative track dropped on its first miss"
+        );
+    }
+
+    #[test]
+    fn weak_detections_extend_a_track_but_do_not_start_one() {
+        let mut tr = PersonTracker::new(PersonTrackerConfig::default());
+        for f in 0..5 {
+            tr.update(
+                f64::from(f) * 0.1,
+                &[person(100.0 + 5.0 * f as f32, 200.0, 0.6)],
+            );
+        }
+        let id = tr.visible().next().unwrap().id;
+        tr.update(
+            0.5,
+            &[person(125.0, 200.0, 0.22), person(500.0, 400.0, 0.22)],
+        );
+        let vis: Vec<u64> = tr.visible().map(|t| t.id).collect();
+        assert_eq!(vis, vec![id]);
+        assert_eq!(
+            tr.tracks().len(),
+            1,
+            "weak stray detection started no track"
+        );
+    }
+
+    #[test]
+    fn a_track_unseen_longer_than_max_lost_is_forgotten() {
+        let mut tr = PersonTracker::new(PersonTrackerConfig::default());
+        for f in 0..5 {
+            tr.update(f64::from(f) * 0.1, &[person(100.0, 200.0, 0.6)]);
+        }
+        tr.update(3.5, &[]);
+        assert!(tr.tracks().is_empty());
+    }
+}
