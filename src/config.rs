@@ -31,21 +31,30 @@ impl AnalysisConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::io(path, "cannot read config file", e))?;
         toml::from_str(&text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| {
-                    format!(
-                        "line {}: ",
-                        text[..s.start.min(text.len())].lines().count().max(1)
-                    )
-                })
-                .unwrap_or_default();
             Error::config(format!(
-                "config file {}: {line}{} (see docs/config.md)",
+                "config file {}: {} (see docs/config.md)",
                 path.display(),
-                e.message().trim()
+                toml_error(&text, &e)
             ))
         })
+    }
+}
+
+/// One line out of a TOML error: the line number and key where it points, then
+/// the message (toml's own Display is a multi-line snippet).
+pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim();
+    let Some(span) = e.span() else {
+        return msg.to_string();
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].lines().count().max(1);
+    let line = text.lines().nth(line_no - 1).unwrap_or("");
+    match line.split_once('=') {
+        Some((key, _)) if !msg.contains('`') => {
+            format!("line {line_no}, key `{}`: {msg}", key.trim())
+        }
+        _ => format!("line {line_no}: {msg}"),
     }
 }
 

@@ -252,6 +252,18 @@ pub fn run(args: &Args, progress: bool) -> Result<Report> {
     if let (Some(out), Some(p)) = (tracks_out, args.tracks.as_deref()) {
         flush(out, p)?;
     }
+    if let (Some(expected), None) = (info.frames, args.max_frames) {
+        // Less than 90% of what the container promised: damaged or truncated.
+        // Events for what was read are written above; the run still fails loudly.
+        if frames * 10 < expected * 9 {
+            return Err(Error::invalid(format!(
+                "camera {}: {} ended after {frames} of {expected} frames (the file is truncated or damaged); events for the frames read are in {}",
+                summary.camera,
+                args.video,
+                args.events.display()
+            )));
+        }
+    }
     Ok(Report {
         summary,
         wall,

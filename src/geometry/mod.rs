@@ -65,15 +65,8 @@ impl Calibration {
 
     /// Parses and validates calibration TOML; the error is a message naming the key.
     pub fn parse(text: &str) -> std::result::Result<Calibration, String> {
-        let f: CalibrationFile = toml::from_str(text).map_err(|e| {
-            // toml's message has a multi-line snippet; keep the one-line essence.
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
-                .map(|l| format!("line {l}: "))
-                .unwrap_or_default();
-            format!("{line}{}", e.message().trim())
-        })?;
+        let f: CalibrationFile =
+            toml::from_str(text).map_err(|e| crate::config::toml_error(text, &e))?;
         let i = &f.intrinsics;
         let check = |ok: bool, key: &str, why: &str| {
             if ok {

@@ -6,7 +6,7 @@ mod movenet;
 pub mod plan;
 pub mod runtime;
 
-pub use movenet::{MoveNet, MoveNetConfig, RawOutput};
+pub use movenet::{decode, InputTensor, MoveNet, MoveNetConfig, RawOutput};
 
 use crate::bbox::BBox;
 use crate::error::Result;

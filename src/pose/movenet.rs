@@ -52,14 +52,80 @@ pub struct RawOutput {
 pub struct MoveNet {
     session: Session,
     cfg: MoveNetConfig,
-    input: Vec<i32>,
+    input: InputTensor,
     timings: PoseTimings,
-    // Bilinear resampling tables, reused between calls.
+}
+
+/// The model's int32 NHWC input, reused between calls (no per-frame allocation
+/// once it has grown to the largest input seen).
+#[derive(Default)]
+pub struct InputTensor {
+    pub data: Vec<i32>,
+    pub width: usize,
+    pub height: usize,
+    // Bilinear resampling table per output column: x0, x1, 8-bit weight of x1.
     xs: Vec<(u32, u32, u16)>,
+}
+
+impl InputTensor {
+    /// Resamples `region` of `image` at `scale` (bilinear), top-left aligned
+    /// and zero-padded to multiples of 32.
+    pub fn fill(&mut self, image: &RgbImage, region: &BBox, scale: f32) {
+        let rw = (region.width() * scale).round().max(1.0) as usize;
+        let rh = (region.height() * scale).round().max(1.0) as usize;
+        let iw = rw.div_ceil(32) * 32;
+        let ih = rh.div_ceil(32) * 32;
+        (self.width, self.height) = (iw, ih);
+        self.data.clear();
+        self.data.resize(iw * ih * 3, 0);
+        let (w, h) = (image.width as usize, image.height as usize);
+        self.xs.clear();
+        self.xs.extend((0..rw).map(|ox| {
+            let sx = (region.x0 + (ox as f32 + 0.5) / scale - 0.5).clamp(0.0, (w - 1) as f32);
+            let x0 = sx.floor() as u32;
+            let x1 = (x0 + 1).min(w as u32 - 1);
+            (x0, x1, ((sx - x0 as f32) * 256.0) as u16)
+        }));
+        let stride = w * 3;
+        for oy in 0..rh {
+            let sy = (region.y0 + (oy as f32 + 0.5) / scale - 0.5).clamp(0.0, (h - 1) as f32);
+            let y0 = sy.floor() as usize;
+            let y1 = (y0 + 1).min(h - 1);
+            let wy = ((sy - y0 as f32) * 256.0) as i32;
+            let (r0, r1) = (
+                &image.data[y0 * stride..][..stride],
+                &image.data[y1 * stride..][..stride],
+            );
+            let out = &mut self.data[oy * iw * 3..][..rw * 3];
+            for (o, &(x0, x1, wx)) in out.chunks_exact_mut(3).zip(&self.xs) {
+                let (a, b) = (x0 as usize * 3, x1 as usize * 3);
+                let wx = i32::from(wx);
+                for c in 0..3 {
+                    let top = i32::from(r0[a + c]) * (256 - wx) + i32::from(r0[b + c]) * wx;
+                    let bot = i32::from(r1[a + c]) * (256 - wx) + i32::from(r1[b + c]) * wx;
+                    o[c] = (top * (256 - wy) + bot * wy + (1 << 15)) >> 16;
+                }
+            }
+        }
+    }
+
+    /// Copies an image that already has the model's input size.
+    pub fn set_rgb(&mut self, rgb: &[u8], width: usize, height: usize) {
+        (self.width, self.height) = (width, height);
+        self.data.clear();
+        self.data.extend(rgb.iter().map(|&v| i32::from(v)));
+    }
 }
 
 impl MoveNet {
     pub fn load(cfg: MoveNetConfig) -> Result<Self> {
+        let mut cfg = cfg;
+        // The default relative path also resolves against the checkout the
+        // binary was built from, so `sortwatch` works from any directory.
+        let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).join(&cfg.model);
+        if !cfg.model.is_file() && cfg.model.is_relative() && built_in.is_file() {
+            cfg.model = built_in;
+        }
         let path = &cfg.model;
         if !path.is_file() {
             return Err(Error::new(
@@ -91,9 +157,8 @@ impl MoveNet {
         Ok(MoveNet {
             session,
             cfg,
-            input: Vec::new(),
+            input: InputTensor::default(),
             timings: PoseTimings::default(),
-            xs: Vec::new(),
         })
     }
 
@@ -104,83 +169,17 @@ impl MoveNet {
     /// Runs the model on an RGB input that is already `input_h × input_w`
     /// (multiples of 32). Used by parity tests against the reference runtime.
     pub fn run_raw(&mut self, rgb: &[u8], input_w: usize, input_h: usize) -> Result<RawOutput> {
-        self.input.clear();
-        self.input.extend(rgb.iter().map(|&v| i32::from(v)));
-        self.infer(input_w, input_h)
+        self.input.set_rgb(rgb, input_w, input_h);
+        self.infer()
     }
 
-    fn infer(&mut self, input_w: usize, input_h: usize) -> Result<RawOutput> {
-        let t0 = Instant::now();
-        let err = |e: ort::Error| {
-            Error::new(
-                ErrorKind::Runtime,
-                format!("pose inference on a {input_w}x{input_h} input failed: {e}"),
-            )
-        };
-        let tensor = TensorRef::from_array_view((
-            [1usize, input_h, input_w, 3],
-            &self.input[..input_w * input_h * 3],
-        ))
-        .map_err(err)?;
-        let outputs = self
-            .session
-            .run(ort::inputs!["input" => tensor])
-            .map_err(err)?;
-        let (_, data) = outputs["output_0"]
-            .try_extract_tensor::<f32>()
-            .map_err(err)?;
-        let values = data.to_vec();
-        self.timings.inference += t0.elapsed();
-        self.timings.inferences += 1;
-        Ok(RawOutput {
-            values,
-            input_w,
-            input_h,
-        })
+    /// Runs the model on a prepared input tensor.
+    pub fn run_input(&mut self, input: &InputTensor) -> Result<RawOutput> {
+        run_session(&mut self.session, input, &mut self.timings)
     }
 
-    /// Resamples `region` of `image` into the input buffer at `scale`, top-left
-    /// aligned and zero-padded to multiples of 32. Returns the input size.
-    fn preprocess(&mut self, image: &RgbImage, region: &BBox, scale: f32) -> (usize, usize) {
-        let t0 = Instant::now();
-        let rw = (region.width() * scale).round().max(1.0) as usize;
-        let rh = (region.height() * scale).round().max(1.0) as usize;
-        let iw = rw.div_ceil(32) * 32;
-        let ih = rh.div_ceil(32) * 32;
-        self.input.clear();
-        self.input.resize(iw * ih * 3, 0);
-        let (w, h) = (image.width as usize, image.height as usize);
-        // Column table: source x0, x1 and the 8-bit weight of x1.
-        self.xs.clear();
-        self.xs.extend((0..rw).map(|ox| {
-            let sx = (region.x0 + (ox as f32 + 0.5) / scale - 0.5).clamp(0.0, (w - 1) as f32);
-            let x0 = sx.floor() as u32;
-            let x1 = (x0 + 1).min(w as u32 - 1);
-            (x0, x1, ((sx - x0 as f32) * 256.0) as u16)
-        }));
-        let stride = w * 3;
-        for oy in 0..rh {
-            let sy = (region.y0 + (oy as f32 + 0.5) / scale - 0.5).clamp(0.0, (h - 1) as f32);
-            let y0 = sy.floor() as usize;
-            let y1 = (y0 + 1).min(h - 1);
-            let wy = ((sy - y0 as f32) * 256.0) as i32;
-            let (r0, r1) = (
-                &image.data[y0 * stride..][..stride],
-                &image.data[y1 * stride..][..stride],
-            );
-            let out = &mut self.input[oy * iw * 3..][..rw * 3];
-            for (o, &(x0, x1, wx)) in out.chunks_exact_mut(3).zip(&self.xs) {
-                let (a, b) = (x0 as usize * 3, x1 as usize * 3);
-                let wx = i32::from(wx);
-                for c in 0..3 {
-                    let top = i32::from(r0[a + c]) * (256 - wx) + i32::from(r0[b + c]) * wx;
-                    let bot = i32::from(r1[a + c]) * (256 - wx) + i32::from(r1[b + c]) * wx;
-                    o[c] = (top * (256 - wy) + bot * wy + (1 << 15)) >> 16;
-                }
-            }
-        }
-        self.timings.preprocess += t0.elapsed();
-        (iw, ih)
+    fn infer(&mut self) -> Result<RawOutput> {
+        run_session(&mut self.session, &self.input, &mut self.timings)
     }
 
     /// Runs one region at `scale` and returns people in frame pixels, plus
@@ -191,8 +190,10 @@ impl MoveNet {
         region: &BBox,
         scale: f32,
     ) -> Result<(Vec<Person>, bool)> {
-        let (iw, ih) = self.preprocess(image, region, scale);
-        let raw = self.infer(iw, ih)?;
+        let t0 = Instant::now();
+        self.input.fill(image, region, scale);
+        self.timings.preprocess += t0.elapsed();
+        let raw = self.infer()?;
         let t0 = Instant::now();
         let people = decode(&raw, region, scale, self.cfg.min_person_score);
         let full = people.len() == MAX_PEOPLE;
@@ -219,6 +220,35 @@ impl MoveNet {
         }
         Ok(())
     }
+}
+
+fn run_session(
+    session: &mut Session,
+    input: &InputTensor,
+    timings: &mut PoseTimings,
+) -> Result<RawOutput> {
+    let t0 = Instant::now();
+    let (w, h) = (input.width, input.height);
+    let err = |e: ort::Error| {
+        Error::new(
+            ErrorKind::Runtime,
+            format!("pose inference on a {w}x{h} input failed: {e}"),
+        )
+    };
+    let tensor =
+        TensorRef::from_array_view(([1usize, h, w, 3], &input.data[..w * h * 3])).map_err(err)?;
+    let outputs = session.run(ort::inputs!["input" => tensor]).map_err(err)?;
+    let (_, data) = outputs["output_0"]
+        .try_extract_tensor::<f32>()
+        .map_err(err)?;
+    let values = data.to_vec();
+    timings.inference += t0.elapsed();
+    timings.inferences += 1;
+    Ok(RawOutput {
+        values,
+        input_w: w,
+        input_h: h,
+    })
 }
 
 /// Splits a box in two along its longer side, with 20% overlap.

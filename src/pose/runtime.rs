@@ -8,8 +8,9 @@ use std::sync::OnceLock;
 /// Library file name inside the PyPI `onnxruntime` wheel that setup extracts.
 pub const ORT_LIB_NAME: &str = "libonnxruntime.so.1.31.1";
 
-/// Where to look for the library, in order: `ORT_DYLIB_PATH`, next to the
-/// executable, then `.deps/onnxruntime/` under the working directory.
+/// Where to look for the library, in order: `ORT_DYLIB_PATH` (alone, when set),
+/// next to the executable, `.deps/onnxruntime/` under the working directory,
+/// then the same under the checkout the binary was built from.
 pub fn library_candidates() -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
@@ -22,6 +23,12 @@ pub fn library_candidates() -> Vec<PathBuf> {
         }
     }
     out.push(Path::new(".deps/onnxruntime").join(ORT_LIB_NAME));
+    // A binary built in a checkout also finds the checkout's copy from any directory.
+    out.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(".deps/onnxruntime")
+            .join(ORT_LIB_NAME),
+    );
     out
 }
 

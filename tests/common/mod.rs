@@ -1,0 +1,47 @@
+//! Helpers shared by the integration tests: running the real binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const VTEST: &str = "samples/vtest.avi";
+pub const VTEST_CAL: &str = "calibration/vtest.toml";
+
+pub fn sortwatch() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sortwatch"))
+}
+
+pub fn replay(video: &str, calibration: &Path, events: &Path, extra: &[&str]) -> Command {
+    let mut c = sortwatch();
+    c.arg("replay")
+        .arg(video)
+        .arg("--calibration")
+        .arg(calibration)
+        .arg("--events")
+        .arg(events);
+    c.args(extra);
+    c
+}
+
+/// Asserts the process failed with `code`, printed exactly one line, did not
+/// panic, and that the line contains every one of `needles`. Returns the line.
+pub fn assert_one_line_error(out: &Output, code: i32, needles: &[&str]) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    assert_eq!(out.status.code(), Some(code), "exit code; stderr: {stderr}");
+    let lines: Vec<&str> = stderr.trim().lines().collect();
+    assert_eq!(lines.len(), 1, "one-line error expected, got: {stderr}");
+    for n in needles {
+        assert!(lines[0].contains(n), "`{n}` missing from: {}", lines[0]);
+    }
+    lines[0].to_string()
+}
+
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+pub fn path(p: &str) -> PathBuf {
+    PathBuf::from(p)
+}
