@@ -8,7 +8,7 @@ use crate::motion::{Blob, MotionDetector};
 use crate::pose::plan::{plan, PlanConfig};
 use crate::pose::{PoseEstimator, PoseTimings};
 use crate::source::Frame;
-use crate::track::{ObjectTracker, PersonTrack, PersonTracker};
+use crate::track::{Appearance, ObjectTracker, PersonTrack, PersonTracker};
 use std::time::{Duration, Instant};
 
 /// Wall time per stage, summed over frames.
@@ -70,7 +70,11 @@ impl<P: PoseEstimator> Analyzer<P> {
             self.pose.estimate(&frame.image, &regions)?
         };
         let t3 = Instant::now();
-        self.people.update(t, &people);
+        let looks: Vec<Option<Appearance>> = people
+            .iter()
+            .map(|p| Appearance::describe(&frame.image, p))
+            .collect();
+        self.people.update_with_appearance(t, &people, &looks);
         let person_boxes: Vec<BBox> = self.people.visible().map(|p| p.person.bbox).collect();
         self.objects.update(t, &blobs, &person_boxes);
         let t4 = Instant::now();

@@ -25,9 +25,13 @@ pub struct MoveNetConfig {
     pub threads: usize,
     /// People scoring below this are dropped. Default 0.2.
     pub min_person_score: f32,
-    /// Regions whose 6 output slots all hold people are split and run again,
-    /// at most this many times deep, so crowds are not capped at 6. Default 2.
+    /// Regions whose 6 output slots all hold people scoring at least
+    /// `split_score` are split and run again, at most this many times deep,
+    /// so crowds are not capped at 6. Default 2.
     pub max_split_depth: u32,
+    /// See `max_split_depth`. MoveNet fills spare slots with weak guesses
+    /// (0.2 is common on busy frames), so "full" needs real people. Default 0.35.
+    pub split_score: f32,
 }
 
 impl Default for MoveNetConfig {
@@ -37,6 +41,7 @@ impl Default for MoveNetConfig {
             threads: 2,
             min_person_score: 0.2,
             max_split_depth: 2,
+            split_score: 0.35,
         }
     }
 }
@@ -196,7 +201,11 @@ impl MoveNet {
         let raw = self.infer()?;
         let t0 = Instant::now();
         let people = decode(&raw, region, scale, self.cfg.min_person_score);
-        let full = people.len() == MAX_PEOPLE;
+        let full = people
+            .iter()
+            .filter(|p| p.score >= self.cfg.split_score)
+            .count()
+            == MAX_PEOPLE;
         self.timings.postprocess += t0.elapsed();
         Ok((people, full))
     }
@@ -314,10 +323,7 @@ impl PoseEstimator for MoveNet {
     fn estimate(&mut self, image: &RgbImage, regions: &[BBox]) -> Result<Vec<Person>> {
         let mut people = Vec::new();
         for r in regions {
-            // Regions come from the planner at native scale; upscale small ones so
-            // people in them have enough pixels.
-            let scale = (super::plan::MIN_INPUT_PX / r.width().max(r.height())).clamp(1.0, 2.0);
-            self.run_split(image, r, scale, 0, &mut people)?;
+            self.run_split(image, r, super::plan::input_scale(r), 0, &mut people)?;
         }
         let t0 = Instant::now();
         let kept = suppress_duplicates(people, 0.5);

@@ -2,9 +2,11 @@
 //! trajectories for moving objects, the parcel candidates ([`ObjectTracker`]).
 //! Both are plain state machines: `update(now, detections)`, no I/O.
 
+mod appearance;
 mod objects;
 mod people;
 
+pub use appearance::Appearance;
 pub use objects::{ObjectTrack, ObjectTracker, ObjectTrackerConfig, TrajectoryPoint};
 pub use people::{PersonTrack, PersonTracker, PersonTrackerConfig};
 
