@@ -17,6 +17,8 @@ pub struct Mp4Writer {
     packet: ff::Packet,
     enc_time_base: ff::Rational,
     stream_time_base: ff::Rational,
+    /// Nominal frame duration in encoder ticks (ms).
+    frame_ticks: i64,
     last_pts: i64,
     frames: u64,
 }
@@ -65,6 +67,9 @@ impl Mp4Writer {
         if is_h264 {
             opts.set("preset", "veryfast");
             opts.set("crf", "23");
+            // No B-frames: packets come out in display order with no
+            // reorder delay, so every frame is exact to step through in review.
+            opts.set("bf", "0");
         } else {
             enc.set_bit_rate(4_000_000);
         }
@@ -99,6 +104,7 @@ impl Mp4Writer {
             packet: ff::Packet::empty(),
             enc_time_base,
             stream_time_base,
+            frame_ticks: (1000.0 / fps.max(0.1)).round() as i64,
             last_pts: -1,
             frames: 0,
         })
@@ -132,6 +138,10 @@ impl Mp4Writer {
     fn drain(&mut self) -> Result<()> {
         while self.encoder.receive_packet(&mut self.packet).is_ok() {
             self.packet.set_stream(0);
+            // Without a duration the last frame gets none in the MP4 index.
+            if self.packet.duration() <= 0 {
+                self.packet.set_duration(self.frame_ticks);
+            }
             self.packet
                 .rescale_ts(self.enc_time_base, self.stream_time_base);
             self.packet.write_interleaved(&mut self.octx).map_err(|e| {
