@@ -84,6 +84,23 @@ impl InputTensor {
         self.data.clear();
         self.data.resize(iw * ih * 3, 0);
         let (w, h) = (image.width as usize, image.height as usize);
+        let (x0, y0) = (region.x0 as usize, region.y0 as usize);
+        if scale == 1.0
+            && region.x0.fract() == 0.0
+            && region.y0.fract() == 0.0
+            && x0 + rw <= w
+            && y0 + rh <= h
+        {
+            // Native scale on whole pixels (the full-frame pass): a plain copy.
+            for oy in 0..rh {
+                let src = &image.data[((y0 + oy) * w + x0) * 3..][..rw * 3];
+                let dst = &mut self.data[oy * iw * 3..][..rw * 3];
+                dst.iter_mut()
+                    .zip(src)
+                    .for_each(|(d, &s)| *d = i32::from(s));
+            }
+            return;
+        }
         self.xs.clear();
         self.xs.extend((0..rw).map(|ox| {
             let sx = (region.x0 + (ox as f32 + 0.5) / scale - 0.5).clamp(0.0, (w - 1) as f32);
@@ -374,6 +391,30 @@ mod tests {
                 50.0 + 0.9 * 64.0
             )
         );
+    }
+
+    #[test]
+    fn native_scale_input_is_an_exact_copy_padded_with_zeros() {
+        let mut img = RgbImage::new(70, 50);
+        img.data
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = (i * 7 % 251) as u8);
+        let region = BBox::new(3.0, 2.0, 63.0, 32.0);
+        let mut t = InputTensor::default();
+        t.fill(&img, &region, 1.0);
+        assert_eq!((t.width, t.height), (64, 32));
+        for y in 0..32u32 {
+            for x in 0..64u32 {
+                let got = &t.data[((y * 64 + x) * 3) as usize..][..3];
+                let want = if x < 60 && y < 30 {
+                    img.pixel(3 + x, 2 + y).map(i32::from)
+                } else {
+                    [0; 3]
+                };
+                assert!(got == want, "input pixel ({x},{y}): {got:?} != {want:?}");
+            }
+        }
     }
 
     #[test]
