@@ -6,15 +6,11 @@ use common::*;
 
 #[test]
 fn missing_model_file_names_the_path_and_how_to_get_it() {
-    let d = tmp();
-    let out = replay(
+    let out = replay_output(
         VTEST,
         &path(VTEST_CAL),
-        &d.path().join("e.jsonl"),
         &["--model", "/nonexistent/movenet.onnx"],
-    )
-    .output()
-    .unwrap();
+    );
     assert_one_line_error(
         &out,
         3,
@@ -30,14 +26,7 @@ fn damaged_model_file_is_reported_as_such() {
     let d = tmp();
     let bad = d.path().join("bad.onnx");
     std::fs::write(&bad, b"not an onnx graph").unwrap();
-    let out = replay(
-        VTEST,
-        &path(VTEST_CAL),
-        &d.path().join("e.jsonl"),
-        &["--model", bad.to_str().unwrap()],
-    )
-    .output()
-    .unwrap();
+    let out = replay_output(VTEST, &path(VTEST_CAL), &["--model", bad.to_str().unwrap()]);
     assert_one_line_error(&out, 4, &["bad.onnx", "damaged"]);
 }
 
@@ -77,15 +66,7 @@ fn a_file_that_is_not_a_library_given_as_onnx_runtime_is_refused_cleanly() {
 
 #[test]
 fn missing_video_file_names_the_path() {
-    let d = tmp();
-    let out = replay(
-        "/nonexistent/clip.mp4",
-        &path(VTEST_CAL),
-        &d.path().join("e.jsonl"),
-        &[],
-    )
-    .output()
-    .unwrap();
+    let out = replay_output("/nonexistent/clip.mp4", &path(VTEST_CAL), &[]);
     assert_one_line_error(
         &out,
         3,
@@ -133,14 +114,7 @@ fn truncated_video_header_is_reported_as_unreadable() {
     let d = tmp();
     let cut = d.path().join("cut.avi");
     std::fs::write(&cut, &std::fs::read(VTEST).unwrap()[..2500]).unwrap();
-    let out = replay(
-        cut.to_str().unwrap(),
-        &path(VTEST_CAL),
-        &d.path().join("e.jsonl"),
-        &[],
-    )
-    .output()
-    .unwrap();
+    let out = replay_output(cut.to_str().unwrap(), &path(VTEST_CAL), &[]);
     assert_one_line_error(
         &out,
         4,
@@ -153,14 +127,7 @@ fn a_file_that_is_not_a_video_is_named_with_the_fix() {
     let d = tmp();
     let txt = d.path().join("notes.mp4");
     std::fs::write(&txt, "these are shift notes, not video\n".repeat(50)).unwrap();
-    let out = replay(
-        txt.to_str().unwrap(),
-        &path(VTEST_CAL),
-        &d.path().join("e.jsonl"),
-        &[],
-    )
-    .output()
-    .unwrap();
+    let out = replay_output(txt.to_str().unwrap(), &path(VTEST_CAL), &[]);
     assert_one_line_error(&out, 4, &["notes.mp4 is not a video", "supported video"]);
 }
 
@@ -173,10 +140,8 @@ fn broken_calibration(edit: impl Fn(String) -> String) -> (tempfile::TempDir, st
 
 #[test]
 fn calibration_with_a_missing_key_names_file_and_key() {
-    let (d, cal) = broken_calibration(|s| s.replace("fy = 720.0\n", ""));
-    let out = replay(VTEST, &cal, &d.path().join("e.jsonl"), &[])
-        .output()
-        .unwrap();
+    let (_dir, cal) = broken_calibration(|s| s.replace("fy = 720.0\n", ""));
+    let out = replay_output(VTEST, &cal, &[]);
     assert_one_line_error(
         &out,
         2,
@@ -186,33 +151,27 @@ fn calibration_with_a_missing_key_names_file_and_key() {
 
 #[test]
 fn calibration_with_an_invalid_value_names_the_key_and_the_rule() {
-    let (d, cal) = broken_calibration(|s| s.replace("fx = 720.0", "fx = -720.0"));
-    let out = replay(VTEST, &cal, &d.path().join("e.jsonl"), &[])
-        .output()
-        .unwrap();
+    let (_dir, cal) = broken_calibration(|s| s.replace("fx = 720.0", "fx = -720.0"));
+    let out = replay_output(VTEST, &cal, &[]);
     assert_one_line_error(&out, 2, &["cam.toml", "`intrinsics.fx`", "positive"]);
 }
 
 #[test]
 fn calibration_with_a_wrongly_typed_value_names_the_line() {
-    let (d, cal) = broken_calibration(|s| {
+    let (_dir, cal) = broken_calibration(|s| {
         s.replace(
             "rotation = [2.0943951, 0.0, 0.0]",
             "rotation = \"sideways\"",
         )
     });
-    let out = replay(VTEST, &cal, &d.path().join("e.jsonl"), &[])
-        .output()
-        .unwrap();
+    let out = replay_output(VTEST, &cal, &[]);
     assert_one_line_error(&out, 2, &["cam.toml", "line 19, key `rotation`", "array"]);
 }
 
 #[test]
 fn calibration_for_another_resolution_is_refused() {
-    let (d, cal) = broken_calibration(|s| s.replace("image_width = 768", "image_width = 1920"));
-    let out = replay(VTEST, &cal, &d.path().join("e.jsonl"), &[])
-        .output()
-        .unwrap();
+    let (_dir, cal) = broken_calibration(|s| s.replace("image_width = 768", "image_width = 1920"));
+    let out = replay_output(VTEST, &cal, &[]);
     assert_one_line_error(&out, 2, &["image_width", "1920x576", "768x576"]);
 }
 
@@ -221,29 +180,18 @@ fn unknown_config_key_is_named() {
     let d = tmp();
     let cfg = d.path().join("sortwatch.toml");
     std::fs::write(&cfg, "[motion]\nthreshhold = 20\n").unwrap();
-    let out = replay(
+    let out = replay_output(
         VTEST,
         &path(VTEST_CAL),
-        &d.path().join("e.jsonl"),
         &["--config", cfg.to_str().unwrap()],
-    )
-    .output()
-    .unwrap();
+    );
     assert_one_line_error(&out, 2, &["sortwatch.toml", "threshhold", "docs/config.md"]);
 }
 
 #[test]
 fn missing_usb_camera_says_none_is_connected() {
-    let d = tmp();
     // The CI machine has no camera; where one exists, index 63 still does not.
-    let out = replay(
-        "v4l:///dev/video63",
-        &path(VTEST_CAL),
-        &d.path().join("e.jsonl"),
-        &[],
-    )
-    .output()
-    .unwrap();
+    let out = replay_output("v4l:///dev/video63", &path(VTEST_CAL), &[]);
     let line = assert_one_line_error(&out, 6, &["USB"]);
     assert!(
         line.contains("no USB/V4L2 camera is connected") || line.contains("cannot open USB camera"),

@@ -5,7 +5,6 @@ use crate::error::{Error, ErrorKind, Result};
 use ffmpeg_next as ff;
 use std::path::Path;
 use std::sync::{Arc, Once};
-use std::time::SystemTime;
 
 /// Decodes the best video stream of a file or URL to RGB at native size.
 pub struct FfmpegSource {
@@ -185,13 +184,7 @@ impl FfmpegSource {
             dst.copy_from_slice(&src[y * stride..y * stride + row]);
         }
         let media_time_s = self.media_time();
-        let frame = Frame {
-            camera: self.camera.clone(),
-            seq: self.seq,
-            media_time_s,
-            wall_time: SystemTime::now(),
-            image,
-        };
+        let frame = Frame::new(self.camera.clone(), self.seq, media_time_s, image);
         self.seq += 1;
         Ok(frame)
     }

@@ -4,7 +4,6 @@ use super::{Frame, FrameSource, RgbImage, SourceInfo};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 pub struct ImageDirSource {
     camera: Arc<str>,
@@ -105,12 +104,11 @@ impl FrameSource for ImageDirSource {
         }
         let seq = self.next as u64;
         self.next += 1;
-        Ok(Some(Frame {
-            camera: self.camera.clone(),
+        Ok(Some(Frame::new(
+            self.camera.clone(),
             seq,
-            media_time_s: seq as f64 / self.fps,
-            wall_time: SystemTime::now(),
+            seq as f64 / self.fps,
             image,
-        }))
+        )))
     }
 }

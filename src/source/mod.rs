@@ -51,6 +51,19 @@ pub struct Frame {
     pub image: RgbImage,
 }
 
+impl Frame {
+    /// A frame decoded now.
+    pub fn new(camera: Arc<str>, seq: u64, media_time_s: f64, image: RgbImage) -> Frame {
+        Frame {
+            camera,
+            seq,
+            media_time_s,
+            wall_time: SystemTime::now(),
+            image,
+        }
+    }
+}
+
 /// What a source knows about itself before the first frame.
 #[derive(Clone, Debug, Default)]
 pub struct SourceInfo {

@@ -6,7 +6,7 @@ use crate::error::{Error, ErrorKind, Result};
 use nokhwa::pixel_format::RgbFormat;
 use nokhwa::utils::{ApiBackend, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 pub struct UsbSource {
     camera: Arc<str>,
@@ -94,13 +94,7 @@ impl FrameSource for UsbSource {
             convert_to_rgb(buf.source_frame_format(), w, h, buf.buffer()).map_err(|msg| {
                 Error::invalid(format!("camera {}: frame {}: {msg}", self.camera, self.seq))
             })?;
-        let frame = Frame {
-            camera: self.camera.clone(),
-            seq: self.seq,
-            media_time_s,
-            wall_time: SystemTime::now(),
-            image,
-        };
+        let frame = Frame::new(self.camera.clone(), self.seq, media_time_s, image);
         self.seq += 1;
         Ok(Some(frame))
     }

@@ -24,6 +24,15 @@ pub fn replay(video: &str, calibration: &Path, events: &Path, extra: &[&str]) ->
     c
 }
 
+/// Runs a replay that writes its events to a scratch directory and returns
+/// how it ended.
+pub fn replay_output(video: &str, calibration: &Path, extra: &[&str]) -> Output {
+    let d = tmp();
+    replay(video, calibration, &d.path().join("events.jsonl"), extra)
+        .output()
+        .unwrap()
+}
+
 /// Asserts the process failed with `code`, printed exactly one line, did not
 /// panic, and that the line contains every one of `needles`. Returns the line.
 pub fn assert_one_line_error(out: &Output, code: i32, needles: &[&str]) -> String {
