@@ -60,6 +60,7 @@ fn movenet_output_matches_python_onnxruntime_within_1e4_on_photo_and_cctv_frames
             .zip(&g.output)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
+        eprintln!("{}: max abs difference {worst:e}", g.case);
         assert!(
             worst <= 1e-4,
             "{}: max abs difference {worst:e} exceeds 1e-4",

@@ -203,12 +203,11 @@ pub fn run(args: &Args, progress: bool) -> Result<Report> {
                 frame.media_time_s,
                 visible.len()
             );
-            let objects = analyzer.objects.tracks().to_vec();
             overlay::draw_frame(
                 &mut frame.image,
                 &analysis.blobs,
                 &visible,
-                &objects,
+                analyzer.objects.tracks(),
                 &analysis.regions,
                 &status,
             );
@@ -222,9 +221,6 @@ pub fn run(args: &Args, progress: bool) -> Result<Report> {
     let decode = decoder
         .join()
         .map_err(|_| Error::new(ErrorKind::Internal, "decoder thread panicked"))?;
-    if let Some(e) = fail {
-        return Err(e);
-    }
     if let Some(w) = video_out {
         w.finish()?;
     }
@@ -251,6 +247,10 @@ pub fn run(args: &Args, progress: bool) -> Result<Report> {
     flush(events, &args.events)?;
     if let (Some(out), Some(p)) = (tracks_out, args.tracks.as_deref()) {
         flush(out, p)?;
+    }
+    // A source that failed mid-stream still leaves its results written above.
+    if let Some(e) = fail {
+        return Err(e);
     }
     if let (Some(expected), None) = (info.frames, args.max_frames) {
         // Less than 90% of what the container promised: damaged or truncated.
