@@ -39,6 +39,8 @@ pub struct Analyzer<P: PoseEstimator> {
     pub people: PersonTracker,
     pub objects: ObjectTracker,
     timings: StageTimings,
+    /// Media time of the last full-frame pose pass.
+    last_full_s: Option<f64>,
 }
 
 impl<P: PoseEstimator> Analyzer<P> {
@@ -50,6 +52,7 @@ impl<P: PoseEstimator> Analyzer<P> {
             people: PersonTracker::new(cfg.tracking.people.clone()),
             objects: ObjectTracker::new(cfg.tracking.objects.clone()),
             timings: StageTimings::default(),
+            last_full_s: None,
         }
     }
 
@@ -62,7 +65,24 @@ impl<P: PoseEstimator> Analyzer<P> {
             .iter()
             .map(|b| b.bbox)
             .chain(self.people.predicted_boxes(t));
-        let regions = plan(&self.plan_cfg, frame.image.width, frame.image.height, seeds);
+        let mut regions = plan(&self.plan_cfg, frame.image.width, frame.image.height, seeds);
+        let full = BBox::new(
+            0.0,
+            0.0,
+            frame.image.width as f32,
+            frame.image.height as f32,
+        );
+        let interval = f64::from(self.plan_cfg.discovery_interval_s);
+        if interval > 0.0
+            && self
+                .last_full_s
+                .is_none_or(|last| t - last >= interval - 1e-6)
+        {
+            regions = vec![full];
+        }
+        if regions.first() == Some(&full) {
+            self.last_full_s = Some(t);
+        }
         let t2 = Instant::now();
         let people = if regions.is_empty() {
             Vec::new()
@@ -101,5 +121,51 @@ impl<P: PoseEstimator> Analyzer<P> {
             pose: self.pose.timings(),
             ..self.timings
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pose::Person;
+    use crate::source::RgbImage;
+    use std::sync::{Arc, Mutex};
+
+    /// (frame, regions) for every pose call.
+    type Calls = Arc<Mutex<Vec<(u64, Vec<BBox>)>>>;
+
+    /// Records where pose was asked to look; finds nobody.
+    struct Recorder(Calls, u64);
+
+    impl PoseEstimator for Recorder {
+        fn estimate(&mut self, _: &RgbImage, regions: &[BBox]) -> Result<Vec<Person>> {
+            self.0.lock().unwrap().push((self.1, regions.to_vec()));
+            Ok(Vec::new())
+        }
+        fn timings(&self) -> PoseTimings {
+            PoseTimings::default()
+        }
+    }
+
+    #[test]
+    fn a_still_scene_gets_a_full_frame_discovery_pass_every_half_second_and_nothing_else() {
+        let calls: Calls = Arc::default();
+        let mut a = Analyzer::new(&AnalysisConfig::default(), Recorder(calls.clone(), 0));
+        let image = RgbImage::new(320, 240);
+        for seq in 0..25u64 {
+            a.pose.1 = seq;
+            let frame = Frame::new(Arc::from("cam"), seq, seq as f64 * 0.1, image.clone());
+            a.process(&frame).unwrap();
+        }
+        let calls = calls.lock().unwrap();
+        let frames: Vec<u64> = calls.iter().map(|c| c.0).collect();
+        assert_eq!(
+            frames,
+            vec![0, 5, 10, 15, 20],
+            "no motion, no people: only discovery passes"
+        );
+        assert!(calls
+            .iter()
+            .all(|c| c.1 == vec![BBox::new(0.0, 0.0, 320.0, 240.0)]));
     }
 }

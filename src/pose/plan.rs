@@ -23,6 +23,10 @@ pub struct PlanConfig {
     /// one full-frame pass only when their pixels plus this per crop are
     /// fewer. Default 4096.
     pub inference_overhead_px: f32,
+    /// At least this often, in seconds, pose runs on the whole frame whatever
+    /// motion says, to find people who make little or no motion (standing
+    /// still, small and far away). 0 turns it off. Default 0.5.
+    pub discovery_interval_s: f32,
 }
 
 impl Default for PlanConfig {
@@ -31,6 +35,7 @@ impl Default for PlanConfig {
             pad_frac: 0.5,
             min_region_px: 160.0,
             inference_overhead_px: 4096.0,
+            discovery_interval_s: 0.5,
         }
     }
 }

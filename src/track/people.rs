@@ -125,12 +125,10 @@ impl PersonTracker {
         let rest_strong = self.associate(t_s, &confirmed, &strong, &dets, &mut unmatched_tracks);
         let rest_strong =
             self.associate(t_s, &tentative, &rest_strong, &dets, &mut unmatched_tracks);
-        // Stage 2: tracks still unmatched may take weak detections (a partly hidden person).
-        let still: Vec<usize> = unmatched_tracks
-            .iter()
-            .copied()
-            .filter(|&i| self.tracks[i].id != 0)
-            .collect();
+        // Stage 2: tracks still unmatched may take weak detections: a partly
+        // hidden person, or a small far one whose score hovers near the
+        // threshold. Weak detections never start a track.
+        let still = unmatched_tracks.clone();
         self.associate(t_s, &still, &weak, &dets, &mut unmatched_tracks);
         // New tentative tracks from strong leftovers.
         for &d in &rest_strong {
@@ -195,18 +193,21 @@ impl PersonTracker {
             }
         }
         let pairs = greedy_assign(&scores, tracks.len(), dets.len());
-        // A detection that also overlaps another person's predicted box may be
-        // the two of them merged as they pass: it keeps the track's position
-        // but must not teach it a velocity or colours, or the two swap ids
-        // when they separate.
+        // A detection that also overlaps the predicted box of another person
+        // seen in the last second may be either of them, or both merged, as
+        // they pass. It confirms the track is there but teaches it nothing:
+        // the track keeps its predicted path, velocity and colours, or the two
+        // swap ids when they separate (the idea of OC-SORT).
         let crowded: Vec<bool> = pairs
             .iter()
             .map(|&(r, c)| {
                 let b = people[dets[c]].0.bbox;
-                self.tracks
-                    .iter()
-                    .enumerate()
-                    .any(|(i, o)| i != tracks[r] && o.id != 0 && o.predicted.iou(&b) > 0.3)
+                self.tracks.iter().enumerate().any(|(i, o)| {
+                    i != tracks[r]
+                        && o.id != 0
+                        && t_s - o.last_seen_s <= 1.0
+                        && o.predicted.iou(&b) > 0.3
+                })
             })
             .collect();
         let mut used = vec![false; dets.len()];
@@ -232,7 +233,11 @@ impl PersonTracker {
                 _ => {}
             }
             t.person = p.clone();
-            t.predicted = p.bbox;
+            if crowded {
+                let ((px, py), (dx, dy)) = (t.predicted.center(), p.bbox.center());
+                t.person.bbox = p.bbox.translate(px - dx, py - dy);
+            }
+            t.predicted = t.person.bbox;
             t.last_seen_s = t_s;
             t.hits += 1;
             t.visible = true;
@@ -412,6 +417,46 @@ mod tests {
             seen[0].abs() > 90.0,
             "velocity kept through the merge, got {}",
             seen[0]
+        );
+    }
+
+    #[test]
+    fn a_small_far_walker_seen_strongly_once_is_confirmed_through_weak_detections() {
+        let mut tr = PersonTracker::new(PersonTrackerConfig::default());
+        let scores = [0.35, 0.26, 0.27, 0.25];
+        for (f, s) in scores.iter().enumerate() {
+            tr.update(f as f64 * 0.1, &[person(200.0 - 2.0 * f as f32, 80.0, *s)]);
+        }
+        assert_eq!(
+            tr.visible().count(),
+            1,
+            "confirmed after 3 matches, 2 of them weak"
+        );
+    }
+
+    #[test]
+    fn a_track_following_an_ambiguous_detection_keeps_its_own_path() {
+        let mut tr = PersonTracker::new(PersonTrackerConfig::default());
+        for f in 0..10 {
+            let d = 10.0 * f as f32;
+            tr.update(
+                f64::from(f) * 0.1,
+                &[person(190.0 + d, 200.0, 0.6), person(410.0 - d, 205.0, 0.6)],
+            );
+        }
+        // One detection where they meet, sitting on the left-walker's side.
+        tr.update(1.0, &[person(292.0, 202.0, 0.6)]);
+        let matched: Vec<&PersonTrack> = tr.visible().collect();
+        assert_eq!(matched.len(), 1);
+        let (x, _) = matched[0].person.bbox.center();
+        let predicted = if matched[0].velocity.0 > 0.0 {
+            290.0
+        } else {
+            310.0
+        };
+        assert!(
+            (x - predicted).abs() < 1.0,
+            "box stays on its predicted path: {x} vs {predicted}"
         );
     }
 }
