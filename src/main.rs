@@ -2,6 +2,7 @@
 //! codes by kind (see `ErrorKind::exit_code`).
 
 use clap::{Parser, Subcommand};
+use sortwatch::cmd::{calibrate, replay};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -19,7 +20,38 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a video through the detector and write events (JSON lines).
-    Replay(sortwatch::cmd::replay::Args),
+    Replay(replay::Args),
+    /// Compute a camera's pose over the floor from tape-measured floor markers.
+    Calibrate(calibrate::Args),
+}
+
+fn run(command: &Command) -> sortwatch::error::Result<()> {
+    match command {
+        Command::Replay(args) => {
+            let report = replay::run(args, std::io::stderr().is_terminal())?;
+            eprintln!("replay: {}", report.describe());
+        }
+        Command::Calibrate(args) => {
+            let r = calibrate::run(args)?;
+            for (i, px) in r.residuals_px.iter().enumerate() {
+                eprintln!("marker {:>2}: {px:.2} px", i + 1);
+            }
+            let c = r.calibration.camera_center();
+            eprintln!(
+                "calibrate: {} at ({:.0}, {:.0}) cm, {:.0} cm above the floor; reprojection RMS {:.2} px; wrote {}",
+                r.calibration.camera,
+                c[0],
+                c[1],
+                c[2],
+                r.rms_px,
+                args.out.display()
+            );
+            for w in &r.warnings {
+                eprintln!("warning: {w}");
+            }
+        }
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -31,14 +63,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Replay(args) => {
-            sortwatch::cmd::replay::run(&args, std::io::stderr().is_terminal()).map(|r| {
-                eprintln!("replay: {}", r.describe());
-            })
-        }
-    };
-    match result {
+    match run(&cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -2,6 +2,8 @@
 //! floor plane (world z = 0, z up, centimetres). Loads and validates
 //! `calibration/<camera>.toml` (format in docs/calibration.md).
 
+pub mod pnp;
+
 use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::path::Path;
@@ -26,6 +28,35 @@ pub struct Intrinsics {
     pub cy: f64,
     #[serde(default)]
     pub distortion: [f64; 5],
+}
+
+impl Intrinsics {
+    /// Normalised image coordinates (x/z, y/z) → distorted pixel (OpenCV model).
+    pub fn to_pixel(&self, x: f64, y: f64) -> (f64, f64) {
+        let [k1, k2, p1, p2, k3] = self.distortion;
+        let r2 = x * x + y * y;
+        let radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3));
+        let xd = x * radial + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x);
+        let yd = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y;
+        (self.fx * xd + self.cx, self.fy * yd + self.cy)
+    }
+
+    /// Pixel → undistorted normalised coordinates: the iterative inverse of
+    /// [`Intrinsics::to_pixel`], as OpenCV's `undistortPoints` does.
+    pub fn to_normalized(&self, u: f64, v: f64) -> (f64, f64) {
+        let (xd, yd) = ((u - self.cx) / self.fx, (v - self.cy) / self.fy);
+        let [k1, k2, p1, p2, k3] = self.distortion;
+        let (mut x, mut y) = (xd, yd);
+        for _ in 0..20 {
+            let r2 = x * x + y * y;
+            let radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3));
+            let dx = 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x);
+            let dy = p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y;
+            x = (xd - dx) / radial;
+            y = (yd - dy) / radial;
+        }
+        (x, y)
+    }
 }
 
 /// World → camera: Rodrigues rotation vector and translation in cm.
@@ -153,38 +184,13 @@ impl Calibration {
 
     /// Projects a world point (cm) to pixels; `None` if it is behind the camera.
     pub fn project(&self, p: Vec3) -> Option<(f64, f64)> {
-        let r = &self.r;
-        let t = self.extrinsics.translation;
-        let pc: Vec3 =
-            std::array::from_fn(|k| r[k][0] * p[0] + r[k][1] * p[1] + r[k][2] * p[2] + t[k]);
-        if pc[2] <= 1e-6 {
-            return None;
-        }
-        let (x, y) = (pc[0] / pc[2], pc[1] / pc[2]);
-        let [k1, k2, p1, p2, k3] = self.intrinsics.distortion;
-        let r2 = x * x + y * y;
-        let radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3));
-        let xd = x * radial + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x);
-        let yd = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y;
-        let i = &self.intrinsics;
-        Some((i.fx * xd + i.cx, i.fy * yd + i.cy))
+        project_point(&self.intrinsics, &self.r, self.extrinsics.translation, p)
     }
 
     /// Undistorted normalised ray direction for a pixel (iterative inverse of the
     /// distortion model, as OpenCV's undistortPoints does).
     pub fn pixel_ray(&self, u: f64, v: f64) -> Vec3 {
-        let i = &self.intrinsics;
-        let (xd, yd) = ((u - i.cx) / i.fx, (v - i.cy) / i.fy);
-        let [k1, k2, p1, p2, k3] = i.distortion;
-        let (mut x, mut y) = (xd, yd);
-        for _ in 0..20 {
-            let r2 = x * x + y * y;
-            let radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3));
-            let dx = 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x);
-            let dy = p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y;
-            x = (xd - dx) / radial;
-            y = (yd - dy) / radial;
-        }
+        let (x, y) = self.intrinsics.to_normalized(u, v);
         // Camera-frame ray → world frame: Rᵀ d.
         let d = [x, y, 1.0];
         let r = &self.r;
@@ -201,6 +207,39 @@ impl Calibration {
         let s = (height_cm - c[2]) / d[2];
         (s > 0.0).then(|| [c[0] + s * d[0], c[1] + s * d[1], height_cm])
     }
+}
+
+/// Projects world point `p` (cm) through rotation `r`, translation `t` and the
+/// lens; `None` if it is behind the camera.
+pub fn project_point(intr: &Intrinsics, r: &[[f64; 3]; 3], t: Vec3, p: Vec3) -> Option<(f64, f64)> {
+    let pc: Vec3 = std::array::from_fn(|k| r[k][0] * p[0] + r[k][1] * p[1] + r[k][2] * p[2] + t[k]);
+    (pc[2] > 1e-6).then(|| intr.to_pixel(pc[0] / pc[2], pc[1] / pc[2]))
+}
+
+/// Rotation matrix → Rodrigues vector, as OpenCV's `Rodrigues`.
+pub fn rodrigues_inverse(r: &[[f64; 3]; 3]) -> Vec3 {
+    let cos = ((r[0][0] + r[1][1] + r[2][2] - 1.0) * 0.5).clamp(-1.0, 1.0);
+    let theta = cos.acos();
+    let w = [r[2][1] - r[1][2], r[0][2] - r[2][0], r[1][0] - r[0][1]];
+    if theta < 1e-9 {
+        return [0.0; 3];
+    }
+    if std::f64::consts::PI - theta < 1e-6 {
+        // Near 180°: axis from the diagonal of (R + I) / 2.
+        let axis: Vec3 = std::array::from_fn(|i| ((r[i][i] + 1.0) * 0.5).max(0.0).sqrt());
+        let k = (0..3)
+            .max_by(|&a, &b| axis[a].total_cmp(&axis[b]))
+            .unwrap_or(0);
+        let mut a = axis;
+        for j in 0..3 {
+            if j != k {
+                a[j] = (r[k][j] + r[j][k]) * 0.25 / axis[k];
+            }
+        }
+        return a.map(|v| v * theta);
+    }
+    let s = 2.0 * theta.sin();
+    w.map(|v| v / s * theta)
 }
 
 /// Rodrigues vector → rotation matrix (row-major), as OpenCV's `Rodrigues`.
@@ -258,6 +297,21 @@ translation = [0.0, 100.0, 400.0]
         let q = cal.pixel_to_plane(u, v, 0.0).unwrap();
         for k in 0..3 {
             assert!((p[k] - q[k]).abs() < 1e-6, "{p:?} vs {q:?}");
+        }
+    }
+
+    #[test]
+    fn rodrigues_inverse_recovers_the_vector() {
+        for v in [
+            [0.3, -1.2, 0.4],
+            [2.0943951, 0.0, 0.0],
+            [0.0, 0.0, 3.1],
+            [1e-5, 0.0, 0.0],
+        ] {
+            let back = rodrigues_inverse(&rodrigues(v));
+            for k in 0..3 {
+                assert!((back[k] - v[k]).abs() < 1e-6, "{v:?} -> {back:?}");
+            }
         }
     }
 
