@@ -123,3 +123,62 @@ fn a_mis_clicked_marker_is_flagged() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_preview_draws_the_floor_grid_and_markers_on_the_frame() {
+    let d = tmp();
+    let preview = d.path().join("preview.png");
+    let run = sortwatch()
+        .args([
+            "calibrate",
+            "--points",
+            "docs/img/vtest-survey.toml",
+            "--frame",
+            "tests/golden/pose/vtest_f0300_576x768.png",
+        ])
+        .arg("--out")
+        .arg(d.path().join("vtest.toml"))
+        .arg("--preview")
+        .arg(&preview)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let img = image::open(&preview).unwrap().into_rgb8();
+    assert_eq!(img.dimensions(), (768, 576));
+    let yellow = img.pixels().filter(|p| p.0 == [255, 255, 0]).count();
+    assert!(yellow > 2000, "grid lines drawn: {yellow} px");
+    // Marker 1 was clicked at (157.8, 481.0): its green cross is there.
+    assert_eq!(img.get_pixel(158, 481).0, [0, 255, 0]);
+}
+
+#[test]
+fn a_preview_frame_of_another_size_is_refused() {
+    let d = tmp();
+    let run = sortwatch()
+        .args([
+            "calibrate",
+            "--points",
+            "docs/img/vtest-survey.toml",
+            "--frame",
+            "tests/golden/pose/astronaut_256.png",
+        ])
+        .arg("--out")
+        .arg(d.path().join("vtest.toml"))
+        .arg("--preview")
+        .arg(d.path().join("p.png"))
+        .output()
+        .unwrap();
+    assert_one_line_error(
+        &run,
+        2,
+        &[
+            "astronaut_256.png is 256x256",
+            "768x576",
+            "streaming resolution",
+        ],
+    );
+}

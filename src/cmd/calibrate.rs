@@ -4,9 +4,11 @@
 use crate::error::{Error, Result};
 use crate::geometry::pnp::{self, Marker};
 use crate::geometry::{Calibration, Intrinsics};
+use crate::overlay;
+use crate::source::{load_rgb, save_image};
 use serde::Deserialize;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -17,6 +19,13 @@ pub struct Args {
     /// Where to write the calibration file.
     #[arg(long)]
     pub out: PathBuf,
+    /// A frame from the camera (PNG/JPEG) to draw the result on.
+    #[arg(long, requires = "preview")]
+    pub frame: Option<PathBuf>,
+    /// Where to write the frame with the fitted 1 m floor grid and the markers
+    /// (green: clicked, red: where the fitted pose puts them). Check it by eye.
+    #[arg(long, requires = "frame")]
+    pub preview: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -121,10 +130,87 @@ pub fn run(args: &Args) -> Result<Report> {
             ));
         }
     }
+    if let (Some(frame), Some(preview)) = (&args.frame, &args.preview) {
+        draw_preview(&calibration, &survey.markers, frame, preview)?;
+    }
     Ok(Report {
         calibration,
         residuals_px: fit.residuals_px,
         rms_px: fit.rms_px,
         warnings,
     })
+}
+
+/// The frame with a 1 m floor grid through the fitted pose, clicked markers
+/// (green crosses) and where the pose puts them (red rings).
+fn draw_preview(cal: &Calibration, markers: &[Marker], frame: &Path, out: &Path) -> Result<()> {
+    let mut img = load_rgb(frame)?;
+    if (img.width, img.height) != (cal.image_width, cal.image_height) {
+        return Err(Error::config(format!(
+            "frame {} is {}x{} but the survey says {}x{}; take the frame at the camera's streaming resolution",
+            frame.display(),
+            img.width,
+            img.height,
+            cal.image_width,
+            cal.image_height
+        )));
+    }
+    // Grid over the markers' extent plus a metre, sampled every 10 cm so the
+    // lines bend with the lens as they should.
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for m in markers {
+        (x0, x1) = (x0.min(m.floor_cm[0]), x1.max(m.floor_cm[0]));
+        (y0, y1) = (y0.min(m.floor_cm[1]), y1.max(m.floor_cm[1]));
+    }
+    let down = |v: f64| (v / 100.0).floor() * 100.0 - 100.0;
+    let up = |v: f64| (v / 100.0).ceil() * 100.0 + 100.0;
+    let (x0, x1, y0, y1) = (down(x0), up(x1), down(y0), up(y1));
+    let (w, h) = (f64::from(cal.image_width), f64::from(cal.image_height));
+    let inside =
+        |(u, v): (f64, f64)| (-50.0..w + 50.0).contains(&u) && (-50.0..h + 50.0).contains(&v);
+    let mut segment = |a: [f64; 3], b: [f64; 3]| {
+        if let (Some(p), Some(q)) = (cal.project(a), cal.project(b)) {
+            if inside(p) && inside(q) {
+                overlay::line(
+                    &mut img,
+                    (p.0 as f32, p.1 as f32),
+                    (q.0 as f32, q.1 as f32),
+                    1,
+                    [255, 255, 0],
+                );
+            }
+        }
+    };
+    let steps = |from: f64, to: f64, by: f64| {
+        (0..=((to - from) / by).round() as usize).map(move |i| from + by * i as f64)
+    };
+    for x in steps(x0, x1, 100.0) {
+        for y in steps(y0, y1 - 10.0, 10.0) {
+            segment([x, y, 0.0], [x, y + 10.0, 0.0]);
+        }
+    }
+    for y in steps(y0, y1, 100.0) {
+        for x in steps(x0, x1 - 10.0, 10.0) {
+            segment([x, y, 0.0], [x + 10.0, y, 0.0]);
+        }
+    }
+    for (i, m) in markers.iter().enumerate() {
+        let (u, v) = (m.pixel[0] as f32, m.pixel[1] as f32);
+        overlay::line(&mut img, (u - 8.0, v), (u + 8.0, v), 2, [0, 255, 0]);
+        overlay::line(&mut img, (u, v - 8.0), (u, v + 8.0), 2, [0, 255, 0]);
+        if let Some((pu, pv)) = cal.project([m.floor_cm[0], m.floor_cm[1], 0.0]) {
+            overlay::ring(&mut img, pu as f32, pv as f32, 7, [255, 40, 40]);
+        }
+        overlay::text(
+            &mut img,
+            u as i32 + 10,
+            v as i32 + 6,
+            1,
+            &format!("{}", i + 1),
+            [0, 255, 0],
+        );
+    }
+    let title = format!("{}: 1 m floor grid from the fitted pose", cal.camera);
+    overlay::text(&mut img, 6, 6, 1, &title, [255, 255, 0]);
+    save_image(&img, out)
 }

@@ -89,6 +89,20 @@ pub fn dot(img: &mut RgbImage, x: f32, y: f32, r: i32, c: Rgb) {
     }
 }
 
+/// A circle outline of radius `r`.
+pub fn ring(img: &mut RgbImage, x: f32, y: f32, r: i32, c: Rgb) {
+    let steps = (r * 8).max(16);
+    for i in 0..steps {
+        let a = i as f32 / steps as f32 * std::f32::consts::TAU;
+        put(
+            img,
+            (x + r as f32 * a.cos()).round() as i32,
+            (y + r as f32 * a.sin()).round() as i32,
+            c,
+        );
+    }
+}
+
 /// Text in the 8×8 bitmap font, on a dark box so it reads on any background.
 pub fn text(img: &mut RgbImage, x: i32, y: i32, scale: i32, s: &str, c: Rgb) {
     let w = 8 * scale * s.chars().count() as i32;

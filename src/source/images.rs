@@ -79,6 +79,29 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
     })
 }
 
+/// Writes an RGB image; the format follows the extension (.png, .jpg).
+pub fn save_image(img: &RgbImage, path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "cannot create directory", e))?;
+    }
+    image::save_buffer(
+        path,
+        &img.data,
+        img.width,
+        img.height,
+        image::ExtendedColorType::Rgb8,
+    )
+    .map_err(|e| {
+        Error::new(
+            crate::error::ErrorKind::Io,
+            format!(
+                "cannot write image {}: {e} (use a .png or .jpg name in a writable directory)",
+                path.display()
+            ),
+        )
+    })
+}
+
 impl FrameSource for ImageDirSource {
     fn info(&self) -> &SourceInfo {
         &self.info

@@ -6,7 +6,7 @@ mod images;
 mod usb;
 
 pub use self::ffmpeg::FfmpegSource;
-pub use self::images::ImageDirSource;
+pub use self::images::{load_rgb, save_image, ImageDirSource};
 pub use self::usb::UsbSource;
 
 use crate::error::Result;
