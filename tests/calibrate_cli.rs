@@ -27,22 +27,37 @@ fn survey(edit: impl Fn(String) -> String) -> (tempfile::TempDir, std::path::Pat
     (d, path)
 }
 
-fn calibrate(points: &std::path::Path, out: &std::path::Path) -> std::process::Output {
+fn calibrate(
+    points: &std::path::Path,
+    out: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
     sortwatch()
         .arg("calibrate")
         .arg("--points")
         .arg(points)
         .arg("--out")
         .arg(out)
+        .args(extra)
         .output()
         .unwrap()
+}
+
+/// Calibrates the docs survey of the real sample and previews it on `frame`.
+fn preview(frame: &str, d: &tempfile::TempDir) -> std::process::Output {
+    let preview = d.path().join("preview.png");
+    calibrate(
+        std::path::Path::new("docs/img/vtest-survey.toml"),
+        &d.path().join("vtest.toml"),
+        &["--frame", frame, "--preview", preview.to_str().unwrap()],
+    )
 }
 
 #[test]
 fn a_marker_survey_becomes_a_calibration_file_that_loads() {
     let (d, points) = survey(|s| s);
     let out = d.path().join("calibration/line3-cam2.toml");
-    let run = calibrate(&points, &out);
+    let run = calibrate(&points, &out, &[]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     assert!(
@@ -77,7 +92,7 @@ fn markers_on_one_line_are_refused_with_the_fix() {
             })
             .collect::<String>()
     });
-    let run = calibrate(&points, &d.path().join("out.toml"));
+    let run = calibrate(&points, &d.path().join("out.toml"), &[]);
     assert_one_line_error(
         &run,
         2,
@@ -92,7 +107,7 @@ fn markers_on_one_line_are_refused_with_the_fix() {
 #[test]
 fn an_unknown_key_in_the_survey_is_named() {
     let (d, points) = survey(|s| s.replacen("pixel =", "pixels =", 1));
-    let run = calibrate(&points, &d.path().join("out.toml"));
+    let run = calibrate(&points, &d.path().join("out.toml"), &[]);
     assert_one_line_error(&run, 2, &["survey.toml", "pixels"]);
 }
 
@@ -115,7 +130,7 @@ fn a_mis_clicked_marker_is_flagged() {
         parts[3] = parts[3].replace(&line, &format!("pixel = [{}, {}]", nums[0] + 40.0, nums[1]));
         parts.join("\n[[markers]]")
     });
-    let run = calibrate(&points, &d.path().join("out.toml"));
+    let run = calibrate(&points, &d.path().join("out.toml"), &[]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     assert!(
@@ -127,27 +142,15 @@ fn a_mis_clicked_marker_is_flagged() {
 #[test]
 fn the_preview_draws_the_floor_grid_and_markers_on_the_frame() {
     let d = tmp();
-    let preview = d.path().join("preview.png");
-    let run = sortwatch()
-        .args([
-            "calibrate",
-            "--points",
-            "docs/img/vtest-survey.toml",
-            "--frame",
-            "tests/golden/pose/vtest_f0300_576x768.png",
-        ])
-        .arg("--out")
-        .arg(d.path().join("vtest.toml"))
-        .arg("--preview")
-        .arg(&preview)
-        .output()
-        .unwrap();
+    let run = preview("tests/golden/pose/vtest_f0300_576x768.png", &d);
     assert!(
         run.status.success(),
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let img = image::open(&preview).unwrap().into_rgb8();
+    let img = image::open(d.path().join("preview.png"))
+        .unwrap()
+        .into_rgb8();
     assert_eq!(img.dimensions(), (768, 576));
     let yellow = img.pixels().filter(|p| p.0 == [255, 255, 0]).count();
     assert!(yellow > 2000, "grid lines drawn: {yellow} px");
@@ -158,20 +161,7 @@ fn the_preview_draws_the_floor_grid_and_markers_on_the_frame() {
 #[test]
 fn a_preview_frame_of_another_size_is_refused() {
     let d = tmp();
-    let run = sortwatch()
-        .args([
-            "calibrate",
-            "--points",
-            "docs/img/vtest-survey.toml",
-            "--frame",
-            "tests/golden/pose/astronaut_256.png",
-        ])
-        .arg("--out")
-        .arg(d.path().join("vtest.toml"))
-        .arg("--preview")
-        .arg(d.path().join("p.png"))
-        .output()
-        .unwrap();
+    let run = preview("tests/golden/pose/astronaut_256.png", &d);
     assert_one_line_error(
         &run,
         2,
