@@ -172,3 +172,22 @@ fn a_preview_frame_of_another_size_is_refused() {
         ],
     );
 }
+
+#[test]
+fn mirrored_floor_axes_are_refused_with_the_likely_cause() {
+    // x measured the wrong way round: the camera fits under the floor.
+    let (d, points) = survey(|s| {
+        s.lines()
+            .map(|l| match l.strip_prefix("floor_cm = [") {
+                Some(rest) => {
+                    let (x, tail) = rest.split_once(',').unwrap();
+                    format!("floor_cm = [{},{tail}", -x.trim().parse::<f64>().unwrap())
+                }
+                None => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let run = calibrate(&points, &d.path().join("out.toml"), &[]);
+    assert_one_line_error(&run, 2, &["under the floor", "anticlockwise"]);
+}

@@ -110,7 +110,7 @@ pub fn run(args: &Args) -> Result<Report> {
     // The written file must load: validates the camera is above the floor, etc.
     let calibration = Calibration::parse(&out).map_err(|msg| {
         bad(format!(
-            "the fitted pose is not usable: {msg}; check the marker coordinates"
+            "the fitted pose is not usable: {msg}; check the marker coordinates: mirrored floor axes put the camera under the floor, and seen from above y must point 90° anticlockwise from x"
         ))
     })?;
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
