@@ -18,6 +18,7 @@ pub mod cmd;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod fs;
 pub mod geometry;
 pub mod motion;
 pub mod overlay;

@@ -33,10 +33,7 @@ impl Mp4Writer {
         let err = |what: &str, e: ff::Error| {
             Error::new(ErrorKind::Io, format!("cannot write video {}: {what}: {e} (check the directory exists, is writable and has free space)", path.display()))
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::io(dir, "cannot create directory", e))?;
-        }
+        crate::fs::create_parent_dir(path)?;
         let mut octx = ff::format::output_as(&path, "mp4").map_err(|e| err("open", e))?;
         let codec = ff::encoder::find_by_name("libx264")
             .or_else(|| ff::encoder::find(ff::codec::Id::MPEG4))

@@ -113,9 +113,7 @@ pub fn run(args: &Args) -> Result<Report> {
             "the fitted pose is not usable: {msg}; check the marker coordinates: mirrored floor axes put the camera under the floor, and seen from above y must point 90° anticlockwise from x"
         ))
     })?;
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "cannot create directory", e))?;
-    }
+    crate::fs::create_parent_dir(&args.out)?;
     std::fs::write(&args.out, &out)
         .map_err(|e| Error::io(&args.out, "cannot write calibration file", e))?;
     let mut warnings = Vec::new();

@@ -273,9 +273,7 @@ pub fn run(args: &Args, progress: bool) -> Result<Report> {
 }
 
 fn create(path: &Path) -> Result<BufWriter<std::fs::File>> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "cannot create directory", e))?;
-    }
+    crate::fs::create_parent_dir(path)?;
     let f =
         std::fs::File::create(path).map_err(|e| Error::io(path, "cannot create output file", e))?;
     Ok(BufWriter::new(f))

@@ -81,9 +81,7 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
 
 /// Writes an RGB image; the format follows the extension (.png, .jpg).
 pub fn save_image(img: &RgbImage, path: &Path) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "cannot create directory", e))?;
-    }
+    crate::fs::create_parent_dir(path)?;
     image::save_buffer(
         path,
         &img.data,
