@@ -219,7 +219,7 @@ fn solve6(mut a: [[f64; 6]; 6], mut b: [f64; 6]) -> Option<[f64; 6]> {
 }
 
 /// Homography from floor points to normalised image points (normalised DLT).
-fn homography(src: &[(f64, f64)], dst: &[(f64, f64)]) -> Option<[[f64; 3]; 3]> {
+pub(crate) fn homography(src: &[(f64, f64)], dst: &[(f64, f64)]) -> Option<[[f64; 3]; 3]> {
     let (ts, _) = normalizer(src);
     let (td, tdi) = normalizer(dst);
     let apply =
@@ -265,7 +265,7 @@ fn mul3(a: &[[f64; 3]; 3], b: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
 }
 
 /// Eigenvector of the smallest eigenvalue of a symmetric matrix (cyclic Jacobi).
-fn smallest_eigenvector(mut a: Vec<Vec<f64>>) -> Option<Vec<f64>> {
+pub(crate) fn smallest_eigenvector(mut a: Vec<Vec<f64>>) -> Option<Vec<f64>> {
     let n = a.len();
     let mut v: Vec<Vec<f64>> = (0..n)
         .map(|i| (0..n).map(|j| f64::from(u8::from(i == j))).collect())
@@ -312,7 +312,7 @@ fn smallest_eigenvector(mut a: Vec<Vec<f64>>) -> Option<Vec<f64>> {
 }
 
 /// Homography (floor → normalised image) to rotation and translation.
-fn decompose(h: &[[f64; 3]; 3]) -> ([[f64; 3]; 3], Vec3) {
+pub(crate) fn decompose(h: &[[f64; 3]; 3]) -> ([[f64; 3]; 3], Vec3) {
     let col = |j: usize| [h[0][j], h[1][j], h[2][j]];
     let (h1, h2, h3) = (col(0), col(1), col(2));
     let norm = |v: Vec3| (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
