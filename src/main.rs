@@ -2,7 +2,7 @@
 //! codes by kind (see `ErrorKind::exit_code`).
 
 use clap::{Parser, Subcommand};
-use sortwatch::cmd::{calibrate, replay};
+use sortwatch::cmd::{calibrate, intrinsics, replay};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -21,7 +21,8 @@ struct Cli {
 enum Command {
     /// Run a video through the detector and write events (JSON lines).
     Replay(replay::Args),
-    /// Compute a camera's pose over the floor from tape-measured floor markers.
+    /// Compute a camera's pose over the floor from tape-measured floor markers,
+    /// or (with --checkerboard) its intrinsics from photos of a checkerboard.
     Calibrate(calibrate::Args),
 }
 
@@ -30,6 +31,24 @@ fn run(command: &Command) -> sortwatch::error::Result<()> {
         Command::Replay(args) => {
             let report = replay::run(args, std::io::stderr().is_terminal())?;
             eprintln!("replay: {}", report.describe());
+        }
+        Command::Calibrate(args) if args.checkerboard.is_some() => {
+            let r = intrinsics::run(args)?;
+            for (name, px, cm) in &r.used {
+                let away = cm.map_or(String::new(), |d| format!(", board {d:.0} cm away"));
+                eprintln!("photo {name}: {px:.2} px{away}");
+            }
+            for s in &r.skipped {
+                eprintln!("skipped {s}");
+            }
+            let i = &r.intrinsics;
+            eprintln!(
+                "calibrate: {}x{} intrinsics fx {:.1} fy {:.1} cx {:.1} cy {:.1} from {} photos; reprojection RMS {:.3} px; wrote {}",
+                r.image_size.0, r.image_size.1, i.fx, i.fy, i.cx, i.cy, r.used.len(), r.rms_px, args.out.display()
+            );
+            for w in &r.warnings {
+                eprintln!("warning: {w}");
+            }
         }
         Command::Calibrate(args) => {
             let r = calibrate::run(args)?;

@@ -2,6 +2,7 @@
 //! floor markers and their pixel positions, written as a calibration file.
 
 use crate::error::{Error, Result};
+use crate::geometry::checkerboard::Pattern;
 use crate::geometry::pnp::{self, Marker};
 use crate::geometry::{Calibration, Intrinsics};
 use crate::overlay;
@@ -12,13 +13,30 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Marker survey (TOML): camera, image size, intrinsics and `[[markers]]`
-    /// with `floor_cm = [x, y]` and `pixel = [u, v]`. See docs/calibration.md.
-    #[arg(long)]
-    pub points: PathBuf,
-    /// Where to write the calibration file.
+    /// Marker survey (TOML): camera, image size, intrinsics (inline or
+    /// `intrinsics_file`) and `[[markers]]` with `floor_cm = [x, y]` and
+    /// `pixel = [u, v]`. See docs/calibration.md.
+    #[arg(long, required_unless_present = "checkerboard")]
+    pub points: Option<PathBuf>,
+    /// Where to write the calibration file (with --checkerboard: the
+    /// intrinsics file).
     #[arg(long)]
     pub out: PathBuf,
+    /// Estimate the intrinsics instead, from photos of a printed checkerboard:
+    /// a folder of PNG/JPEG files or a pattern such as 'photos/cam2-*.jpg'.
+    #[arg(
+        long,
+        requires = "pattern",
+        conflicts_with_all = ["points", "frame", "preview"]
+    )]
+    pub checkerboard: Option<String>,
+    /// The checkerboard's inner corners, COLSxROWS: a board of 10 x 7 squares is 9x6.
+    #[arg(long, requires = "checkerboard")]
+    pub pattern: Option<Pattern>,
+    /// Side of one printed square in cm, measured on the print. The intrinsics
+    /// do not depend on it; it gives each photo's distance to the board.
+    #[arg(long, requires = "checkerboard")]
+    pub square_cm: Option<f64>,
     /// A frame from the camera (PNG/JPEG) to draw the result on.
     #[arg(long, requires = "preview")]
     pub frame: Option<PathBuf>,
@@ -34,7 +52,10 @@ struct Survey {
     camera: String,
     image_width: u32,
     image_height: u32,
-    intrinsics: Intrinsics,
+    /// Inline intrinsics, or `intrinsics_file` (relative to the survey):
+    /// what `sortwatch calibrate --checkerboard` wrote.
+    intrinsics: Option<Intrinsics>,
+    intrinsics_file: Option<PathBuf>,
     markers: Vec<Marker>,
 }
 
@@ -50,7 +71,10 @@ pub struct Report {
 }
 
 pub fn run(args: &Args) -> Result<Report> {
-    let path = &args.points;
+    let path = args
+        .points
+        .as_deref()
+        .ok_or_else(|| Error::config("give --points SURVEY.toml or --checkerboard PHOTOS"))?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::io(path, "cannot read marker survey", e))?;
     let bad = |msg: String| {
@@ -61,6 +85,30 @@ pub fn run(args: &Args) -> Result<Report> {
     };
     let survey: Survey =
         toml::from_str(&text).map_err(|e| bad(crate::config::toml_error(&text, &e)))?;
+    let intrinsics = match (&survey.intrinsics, &survey.intrinsics_file) {
+        (Some(i), None) => i.clone(),
+        (None, Some(file)) => {
+            let file = path.parent().unwrap_or(Path::new(".")).join(file);
+            let (size, i) = super::intrinsics::load(&file)?;
+            if size != (survey.image_width, survey.image_height) {
+                return Err(bad(format!(
+                    "`intrinsics_file` {} was estimated from {}x{} photos but the survey is for {}x{}; intrinsics hold only at their own resolution: photograph the checkerboard at the camera's streaming resolution",
+                    file.display(), size.0, size.1, survey.image_width, survey.image_height
+                )));
+            }
+            i
+        }
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "give either `[intrinsics]` or `intrinsics_file`, not both".into(),
+            ))
+        }
+        (None, None) => {
+            return Err(bad(
+                "missing `[intrinsics]`: write them inline or set `intrinsics_file` to the output of `sortwatch calibrate --checkerboard`".into(),
+            ))
+        }
+    };
     let (w, h) = (
         f64::from(survey.image_width),
         f64::from(survey.image_height),
@@ -76,10 +124,10 @@ pub fn run(args: &Args) -> Result<Report> {
             )));
         }
     }
-    let fit = pnp::solve(&survey.intrinsics, &survey.markers).map_err(bad)?;
+    let fit = pnp::solve(&intrinsics, &survey.markers).map_err(bad)?;
     let [rx, ry, rz] = fit.extrinsics.rotation;
     let [tx, ty, tz] = fit.extrinsics.translation;
-    let i = &survey.intrinsics;
+    let i = &intrinsics;
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -1,4 +1,5 @@
 //! One module per subcommand.
 
 pub mod calibrate;
+pub mod intrinsics;
 pub mod replay;
