@@ -126,7 +126,7 @@ pub fn run(args: &Args) -> Result<Report> {
     }
     let fit = calibrate(&views, (w, h)).map_err(|msg| {
         Error::invalid(format!(
-            "checkerboard photos {spec}: {msg} (found the board in {} of {} photos)",
+            "checkerboard photos {spec}: {msg}; the board was found in {} of {} photos",
             views.len(),
             paths.len()
         ))

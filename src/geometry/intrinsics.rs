@@ -43,7 +43,7 @@ pub fn board_points(cols: usize, rows: usize, square: f64) -> Vec<(f64, f64)> {
 pub fn calibrate(views: &[BoardView], image_size: (u32, u32)) -> Result<IntrinsicsFit, String> {
     if views.len() < 3 {
         return Err(format!(
-            "{} usable views; at least 3 are needed (10 to 20 at different angles is better)",
+            "{} views of the board; at least 3 are needed (10 to 20 at different angles is better)",
             views.len()
         ));
     }
