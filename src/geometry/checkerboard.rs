@@ -147,9 +147,8 @@ pub enum NotFound {
     /// Too few X-shaped corners at all: board absent, blurred or over-exposed.
     TooFewCorners { found: usize },
     /// Corners were found but no grid of the pattern's size: wrong pattern,
-    /// or part of the board is outside the frame or hidden. `largest` is the
-    /// extent of the biggest grid that was found.
-    NoGrid { largest: (usize, usize) },
+    /// or part of the board is outside the frame or hidden.
+    NoGrid,
 }
 
 impl fmt::Display for NotFound {
@@ -159,10 +158,9 @@ impl fmt::Display for NotFound {
                 f,
                 "only {found} checkerboard corners found; is the board in view, sharp and not over-exposed?"
             ),
-            NotFound::NoGrid { largest } => write!(
+            NotFound::NoGrid => write!(
                 f,
-                "no complete grid of the pattern found (largest grid {}x{} corners); check --pattern (inner corners, not squares) and that the whole board is in view",
-                largest.0, largest.1
+                "corners found, but no complete grid of the pattern; check --pattern (inner corners, not squares) and that the whole board is in view"
             ),
         }
     }
@@ -180,7 +178,6 @@ pub fn find_corners(img: &GreyImage, pattern: Pattern) -> Result<Vec<(f64, f64)>
     }
     let pts: Vec<(f64, f64)> = cands.iter().map(|c| (c.0, c.1)).collect();
     let strength: Vec<f64> = cands.iter().map(|c| f64::from(c.2)).collect();
-    let (mut largest, mut largest_n) = ((0, 0), 0);
     // A seed inside an earlier grid would grow the same grid again.
     let mut covered = vec![false; pts.len()];
     // Strongest corners first: they are the likeliest to be on the board.
@@ -195,9 +192,6 @@ pub fn find_corners(img: &GreyImage, pattern: Pattern) -> Result<Vec<(f64, f64)>
         for &k in cells.values() {
             covered[k] = true;
         }
-        if cells.len() > largest_n {
-            (largest, largest_n) = ((nx, ny), cells.len());
-        }
         let Some(((nx, ny), cells)) = best_window(pattern, (nx, ny), &cells, &strength) else {
             continue;
         };
@@ -208,7 +202,7 @@ pub fn find_corners(img: &GreyImage, pattern: Pattern) -> Result<Vec<(f64, f64)>
             return Ok(corners);
         }
     }
-    Err(NotFound::NoGrid { largest })
+    Err(NotFound::NoGrid)
 }
 
 /// OpenCV's `cornerSubPix`: moves each corner to where the image gradients in
@@ -381,8 +375,9 @@ type Cells = HashMap<(i32, i32), usize>;
 
 /// Grows a grid of candidates from `seed`: its nearest neighbour fixes one
 /// axis, the nearest one off that line the other; then cells are added by
-/// extrapolating rows and columns. Returns the grid's extent and cells
-/// (indices from 0) when it stays within the pattern's size.
+/// extrapolating rows and columns, up to two more than the pattern's longer
+/// side. Returns the grid's extent and cells (indices from 0); `None` when
+/// the seed has no neighbours along board edges.
 fn grow_grid(
     smooth: &GreyImage,
     pts: &[(f64, f64)],
@@ -455,9 +450,9 @@ fn grow_grid(
                     (hi.0.max(target.0), hi.1.max(target.1)),
                 );
                 if nhi.0 - nlo.0 + 1 > long || nhi.1 - nlo.1 + 1 > long {
-                    // Larger than the board: clutter lined up with it, or a
-                    // wrong pattern; either way not this seed's grid.
-                    return None;
+                    // Past any board of this pattern: the grid is kept as
+                    // is, and `best_window` refuses it if it is all board.
+                    continue;
                 }
                 (lo, hi) = (nlo, nhi);
                 cells.insert(target, best);
@@ -704,7 +699,7 @@ mod tests {
     fn board_with_more_corners_than_the_pattern_is_not_found() {
         let img = render(9, 6, 32.0, TILTED);
         let err = find_corners(&img, Pattern { cols: 8, rows: 6 }).unwrap_err();
-        assert!(matches!(err, NotFound::NoGrid { .. }), "{err}");
+        assert!(matches!(err, NotFound::NoGrid), "{err}");
     }
 
     #[test]
