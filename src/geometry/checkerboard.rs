@@ -311,7 +311,7 @@ fn saddle_candidates(s: &GreyImage) -> Vec<(f64, f64, f32)> {
 /// contrast: what a checkerboard corner looks like and a blob or edge does not.
 fn is_x_junction(s: &GreyImage, x: f64, y: f64) -> bool {
     const N: usize = 32;
-    for radius in [4.0, 6.0] {
+    for radius in [3.0, 4.0, 6.0] {
         let ring: Vec<f64> = (0..N)
             .map(|k| {
                 let t = k as f64 * std::f64::consts::TAU / N as f64;
@@ -673,6 +673,19 @@ mod tests {
             let truth = project(&TILTED, (k % 9) as f64 * 32.0, (k / 9) as f64 * 32.0);
             let d = (c.0 - truth.0).hypot(c.1 - truth.1);
             assert!(d < 0.1, "corner {k}: {c:?} vs {truth:?}");
+        }
+    }
+
+    #[test]
+    fn small_and_large_squares_are_found_alike() {
+        // Squares from about 9 px (a board across a room) to 40 px.
+        for sq in [10.0, 16.0, 45.0] {
+            let img = render(9, 6, sq, TILTED);
+            let corners = find_corners(&img, Pattern { cols: 9, rows: 6 })
+                .unwrap_or_else(|e| panic!("squares of {sq}: {e}"));
+            let last = project(&TILTED, 8.0 * sq, 5.0 * sq);
+            let d = (corners[53].0 - last.0).hypot(corners[53].1 - last.1);
+            assert!(d < 0.15, "squares of {sq}: {:?} vs {last:?}", corners[53]);
         }
     }
 
