@@ -14,6 +14,10 @@ fn photos(names: &[&str]) -> (tempfile::TempDir, PathBuf) {
     let dir = d.path().join("photos");
     std::fs::create_dir(&dir).unwrap();
     for n in names {
+        assert!(
+            Path::new(DATA).join(n).exists(),
+            "{DATA}/{n} is missing: OpenCV's sample photos come with the opencv-doc package (scripts/setup.sh installs it)"
+        );
         std::os::unix::fs::symlink(Path::new(DATA).join(n), dir.join(n)).unwrap();
     }
     (d, dir)

@@ -38,7 +38,13 @@ fn golden() -> Golden {
 }
 
 fn grey(name: &str) -> GreyImage {
-    GreyImage::from_rgb(&sortwatch::source::load_rgb(&Path::new(DATA).join(name)).unwrap())
+    let path = Path::new(DATA).join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: OpenCV's sample photos come with the opencv-doc package (scripts/setup.sh installs it)",
+        path.display()
+    );
+    GreyImage::from_rgb(&sortwatch::source::load_rgb(&path).unwrap())
 }
 
 #[test]
