@@ -5,11 +5,12 @@ use crate::error::{Error, Result};
 use crate::motion::MotionConfig;
 use crate::pose::plan::PlanConfig;
 use crate::pose::MoveNetConfig;
+use crate::rules::RulesConfig;
 use crate::track::{ObjectTrackerConfig, PersonTrackerConfig};
 use serde::Deserialize;
 use std::path::Path;
 
-/// Per-camera analysis: `[motion]`, `[pose]`, `[regions]`, `[tracking.*]`.
+/// Per-camera analysis: `[motion]`, `[pose]`, `[regions]`, `[tracking.*]`, `[rules]`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AnalysisConfig {
@@ -17,6 +18,7 @@ pub struct AnalysisConfig {
     pub pose: MoveNetConfig,
     pub regions: PlanConfig,
     pub tracking: TrackingConfig,
+    pub rules: RulesConfig,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

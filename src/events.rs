@@ -1,6 +1,7 @@
 //! Replay output records (one JSON object per line; contract in
 //! ARCHITECTURE.md and docs/replay.md).
 
+use crate::rules::{Event, Handling, Violation, ViolationKind};
 use serde::Serialize;
 
 /// The final line of a replay.
@@ -36,4 +37,73 @@ pub struct TrackRecord {
     pub id: u64,
     pub bbox: [f32; 4],
     pub score: f32,
+}
+
+/// A violation line: `{"event":"violation","id":…,"camera":…,"kind":…,…}`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ViolationRecord<'a> {
+    pub event: &'static str,
+    /// Stable across replays of the same input: camera, start time, parcel.
+    pub id: String,
+    pub camera: &'a str,
+    #[serde(flatten)]
+    pub violation: &'a Violation,
+}
+
+/// A handling line: `{"event":"handling","t_s":…,"person_id":…,"flight":…}`.
+#[derive(Clone, Debug, Serialize)]
+pub struct HandlingRecord<'a> {
+    pub event: &'static str,
+    pub camera: &'a str,
+    #[serde(flatten)]
+    pub handling: &'a Handling,
+}
+
+/// Running counts for the summary line.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Counts {
+    pub handled: u64,
+    pub throws: u64,
+    pub kicks: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, e: &Event) {
+        match e {
+            Event::Handling(_) => self.handled += 1,
+            Event::Violation(v) if v.kind == ViolationKind::Throw => self.throws += 1,
+            Event::Violation(_) => self.kicks += 1,
+        }
+    }
+
+    pub fn violations(&self) -> u64 {
+        self.throws + self.kicks
+    }
+}
+
+/// The stable id of a violation on a camera.
+pub fn violation_id(camera: &str, v: &Violation) -> String {
+    format!(
+        "{camera}-{}-{}",
+        (v.t_start_s * 1000.0).round() as i64,
+        v.parcel_id
+    )
+}
+
+/// Serialises an event as its replay line.
+pub fn to_json(camera: &str, e: &Event) -> serde_json::Value {
+    let value = match e {
+        Event::Handling(h) => serde_json::to_value(HandlingRecord {
+            event: "handling",
+            camera,
+            handling: h,
+        }),
+        Event::Violation(v) => serde_json::to_value(ViolationRecord {
+            event: "violation",
+            id: violation_id(camera, v),
+            camera,
+            violation: v,
+        }),
+    };
+    value.expect("events serialise: plain numbers and strings")
 }

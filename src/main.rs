@@ -2,7 +2,7 @@
 //! codes by kind (see `ErrorKind::exit_code`).
 
 use clap::{Parser, Subcommand};
-use sortwatch::cmd::{calibrate, intrinsics, replay};
+use sortwatch::cmd::{calibrate, eval, intrinsics, replay};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -24,6 +24,8 @@ enum Command {
     /// Compute a camera's pose over the floor from tape-measured floor markers,
     /// or (with --checkerboard) its intrinsics from photos of a checkerboard.
     Calibrate(calibrate::Args),
+    /// Score the detector on simulated scenarios against their truth.
+    Eval(eval::Args),
 }
 
 fn run(command: &Command) -> sortwatch::error::Result<()> {
@@ -68,6 +70,13 @@ fn run(command: &Command) -> sortwatch::error::Result<()> {
             for w in &r.warnings {
                 eprintln!("warning: {w}");
             }
+        }
+        Command::Eval(args) => {
+            let score = eval::run(args)?;
+            for f in &score.failures {
+                eprintln!("  {f}");
+            }
+            eprintln!("eval: {}", score.describe());
         }
     }
     Ok(())

@@ -4,9 +4,11 @@
 use crate::bbox::BBox;
 use crate::config::AnalysisConfig;
 use crate::error::Result;
+use crate::geometry::Calibration;
 use crate::motion::{Blob, MotionDetector};
 use crate::pose::plan::{plan, PlanConfig};
 use crate::pose::{PoseEstimator, PoseTimings};
+use crate::rules::{Event, Rules};
 use crate::source::Frame;
 use crate::track::{Appearance, ObjectTracker, PersonTrack, PersonTracker};
 use std::time::{Duration, Instant};
@@ -28,8 +30,8 @@ pub struct FrameAnalysis {
     pub blobs: Vec<Blob>,
     /// Where pose ran (empty when motion gated it off).
     pub regions: Vec<BBox>,
-    /// Raw person detections this frame.
-    pub detections: usize,
+    /// Handling and violations decided at this frame.
+    pub events: Vec<Event>,
 }
 
 pub struct Analyzer<P: PoseEstimator> {
@@ -38,19 +40,21 @@ pub struct Analyzer<P: PoseEstimator> {
     plan_cfg: PlanConfig,
     pub people: PersonTracker,
     pub objects: ObjectTracker,
+    rules: Rules,
     timings: StageTimings,
     /// Media time of the last full-frame pose pass.
     last_full_s: Option<f64>,
 }
 
 impl<P: PoseEstimator> Analyzer<P> {
-    pub fn new(cfg: &AnalysisConfig, pose: P) -> Self {
+    pub fn new(cfg: &AnalysisConfig, pose: P, calibration: Calibration) -> Self {
         Analyzer {
             motion: MotionDetector::new(cfg.motion.clone()),
             pose,
             plan_cfg: cfg.regions.clone(),
             people: PersonTracker::new(cfg.tracking.people.clone()),
             objects: ObjectTracker::new(cfg.tracking.objects.clone()),
+            rules: Rules::new(cfg.rules.clone(), calibration),
             timings: StageTimings::default(),
             last_full_s: None,
         }
@@ -97,6 +101,8 @@ impl<P: PoseEstimator> Analyzer<P> {
         self.people.update_with_appearance(t, &people, &looks);
         let person_boxes: Vec<BBox> = self.people.visible().map(|p| p.person.bbox).collect();
         self.objects.update(t, &blobs, &person_boxes);
+        let visible: Vec<PersonTrack> = self.people.visible().cloned().collect();
+        let events = self.rules.update(t, &visible, self.objects.tracks());
         let t4 = Instant::now();
         let tm = &mut self.timings;
         tm.motion += t1 - t0;
@@ -107,8 +113,13 @@ impl<P: PoseEstimator> Analyzer<P> {
         Ok(FrameAnalysis {
             blobs,
             regions,
-            detections: people.len(),
+            events,
         })
+    }
+
+    /// Decides what is still open at the end of the stream.
+    pub fn finish(&mut self, t_s: f64) -> Vec<Event> {
+        self.rules.finish(t_s)
     }
 
     /// Confirmed people seen in the latest frame.
@@ -150,7 +161,8 @@ mod tests {
     #[test]
     fn a_still_scene_gets_a_full_frame_discovery_pass_every_half_second_and_nothing_else() {
         let calls: Calls = Arc::default();
-        let mut a = Analyzer::new(&AnalysisConfig::default(), Recorder(calls.clone(), 0));
+        let cal = Calibration::parse(include_str!("../calibration/vtest.toml")).unwrap();
+        let mut a = Analyzer::new(&AnalysisConfig::default(), Recorder(calls.clone(), 0), cal);
         let image = RgbImage::new(320, 240);
         for seq in 0..25u64 {
             a.pose.1 = seq;

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
 pub mod calibrate;
+pub mod eval;
 pub mod intrinsics;
 pub mod replay;

@@ -4,7 +4,7 @@
 use crate::clips::Mp4Writer;
 use crate::config::AnalysisConfig;
 use crate::error::{Error, ErrorKind, Result};
-use crate::events::{Summary, TrackRecord};
+use crate::events::{self, Counts, Summary, TrackRecord};
 use crate::geometry::Calibration;
 use crate::overlay;
 use crate::pipeline::{Analyzer, StageTimings};
@@ -104,7 +104,7 @@ pub fn run(args: &Args, progress: bool) -> Result<Report> {
         )));
     }
     let pose = MoveNet::load(cfg.pose.clone())?;
-    let mut analyzer = Analyzer::new(&cfg, pose);
+    let mut analyzer = Analyzer::new(&cfg, pose, calibration);
     let mut events = create(&args.events)?;
     let mut tracks_out = args.tracks.as_deref().map(create).transpose()?;
     let mut video_out = match &args.overlay {
@@ -168,6 +168,7 @@ pub fn run(args: &Args, progress: bool) -> Result<Report> {
         })?;
 
     let mut ids = BTreeSet::new();
+    let mut counts = Counts::default();
     let (mut frames, mut last_t) = (0u64, 0.0f64);
     let mut fail = None;
     for item in rx {
@@ -179,6 +180,10 @@ pub fn run(args: &Args, progress: bool) -> Result<Report> {
             }
         };
         let analysis = analyzer.process(&frame)?;
+        for e in &analysis.events {
+            counts.add(e);
+            write_line(&mut events, &events::to_json(&camera, e), &args.events)?;
+        }
         let visible = analyzer.visible_people();
         ids.extend(visible.iter().map(|p| p.id));
         if let Some(out) = tracks_out.as_mut() {
@@ -224,6 +229,10 @@ pub fn run(args: &Args, progress: bool) -> Result<Report> {
     if let Some(w) = video_out {
         w.finish()?;
     }
+    for e in &analyzer.finish(last_t + 1.0) {
+        counts.add(e);
+        write_line(&mut events, &events::to_json(&camera, e), &args.events)?;
+    }
     let wall = started.elapsed();
     let frame_period = info.fps.map(|f| 1.0 / f).unwrap_or(0.0);
     let summary = Summary {
@@ -234,11 +243,11 @@ pub fn run(args: &Args, progress: bool) -> Result<Report> {
         } else {
             0.0
         },
-        handled: 0,
-        violations: 0,
-        throws: 0,
-        kicks: 0,
-        compliance_rate: Summary::compliance(0, 0),
+        handled: counts.handled,
+        violations: counts.violations(),
+        throws: counts.throws,
+        kicks: counts.kicks,
+        compliance_rate: Summary::compliance(counts.handled, counts.violations()),
         people_tracked: ids.len() as u64,
         camera,
         processing_fps: frames as f64 / wall.as_secs_f64().max(1e-9),

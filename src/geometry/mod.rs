@@ -2,6 +2,7 @@
 //! floor plane (world z = 0, z up, centimetres). Loads and validates
 //! `calibration/<camera>.toml` (format in docs/calibration.md).
 
+pub mod ballistic;
 pub mod checkerboard;
 pub mod intrinsics;
 pub mod pnp;

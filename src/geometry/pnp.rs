@@ -194,7 +194,7 @@ fn refine(intr: &Intrinsics, markers: &[Marker], mut p: [f64; 6]) -> [f64; 6] {
 }
 
 /// Solves a 6×6 linear system by Gaussian elimination with partial pivoting.
-fn solve6(mut a: [[f64; 6]; 6], mut b: [f64; 6]) -> Option<[f64; 6]> {
+pub(crate) fn solve6(mut a: [[f64; 6]; 6], mut b: [f64; 6]) -> Option<[f64; 6]> {
     for col in 0..6 {
         let piv = (col..6).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
         if a[piv][col].abs() < 1e-300 {

@@ -1,0 +1,745 @@
+//! Rules: sans-I/O state machines that turn tracks into events. A parcel track
+//! that appears at a worker's hands is one handling operation; if it flew, a
+//! ballistic fit through the calibrated camera measures the drop height and
+//! throw distance, and beyond the zone's limit it is a throw violation. A
+//! parcel set moving by a fast foot is a kick violation.
+
+mod flight;
+
+pub use flight::{measure_flight, FlightMeasure, WristSample};
+
+use crate::bbox::BBox;
+use crate::geometry::Calibration;
+use crate::motion::point_in_polygon;
+use crate::pose::Keypoint;
+use crate::track::{ObjectTrack, PersonTrack, TrajectoryPoint};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, VecDeque};
+
+/// Rule settings (`[rules]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Largest allowed drop, release to landing, in cm. Default 50.
+    pub max_drop_cm: f64,
+    /// Largest allowed horizontal throw distance, in cm. Default 50.
+    pub max_throw_cm: f64,
+    /// Floor areas with their own limits; the release point decides the zone.
+    pub zones: Vec<Zone>,
+    /// Height of a landed parcel's centre above the surface it lands on, in
+    /// cm: half a typical parcel. Default 12.
+    pub landed_centre_height_cm: f64,
+    /// A parcel that appears within this share of the worker's height of a
+    /// wrist left that worker's hands. Default 0.35.
+    pub hand_reach: f64,
+    /// Image error (px) beyond which a point is no longer on the ballistic
+    /// path: the parcel has landed. Default 3.
+    pub flight_fit_px: f64,
+    /// A parcel moved at least this far (cm) by a fast foot is kicked. Default 25.
+    pub min_kick_distance_cm: f64,
+    /// A foot moving faster than this many body heights per second is striking.
+    /// Default 1.2.
+    pub kick_foot_speed: f64,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            max_drop_cm: 50.0,
+            max_throw_cm: 50.0,
+            zones: Vec::new(),
+            landed_centre_height_cm: 12.0,
+            hand_reach: 0.35,
+            flight_fit_px: 3.0,
+            min_kick_distance_cm: 25.0,
+            kick_foot_speed: 1.2,
+        }
+    }
+}
+
+/// A floor area (`[[rules.zones]]`) with its own limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Zone {
+    pub name: String,
+    /// Polygon on the floor, world cm.
+    pub floor_polygon_cm: Vec<[f64; 2]>,
+    pub max_drop_cm: Option<f64>,
+    pub max_throw_cm: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ViolationKind {
+    Throw,
+    Kick,
+}
+
+/// A parcel released from a worker's hands: one handling operation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Handling {
+    pub t_s: f64,
+    pub person_id: u64,
+    pub parcel_id: u64,
+    /// Present when the parcel flew after the release.
+    pub flight: Option<FlightMeasure>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Violation {
+    pub kind: ViolationKind,
+    pub t_start_s: f64,
+    pub t_end_s: f64,
+    pub person_id: u64,
+    pub parcel_id: u64,
+    pub zone: Option<String>,
+    pub drop_height_cm: Option<f64>,
+    pub throw_distance_cm: Option<f64>,
+    /// How far a kicked parcel travelled, cm.
+    pub kick_distance_cm: Option<f64>,
+    pub limit_drop_cm: Option<f64>,
+    pub limit_throw_cm: Option<f64>,
+    pub person_box: BBox,
+    pub parcel_box_start: BBox,
+    pub parcel_box_end: BBox,
+    pub confidence: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Handling(Handling),
+    Violation(Violation),
+}
+
+/// What a person looked like at one moment (kept for the last second).
+#[derive(Clone, Debug)]
+struct PersonSample {
+    t_s: f64,
+    id: u64,
+    bbox: BBox,
+    keypoints: [Keypoint; 17],
+}
+
+const L_WRIST: usize = 9;
+const R_WRIST: usize = 10;
+const L_ANKLE: usize = 15;
+const R_ANKLE: usize = 16;
+const MIN_KP_SCORE: f32 = 0.2;
+/// How long people's history is kept, s.
+const HISTORY_S: f64 = 1.0;
+/// A parcel that has not moved more than this many px for `REST_S` is at rest.
+const REST_PX: f32 = 2.5;
+const REST_S: f64 = 0.15;
+/// Kicks that move a parcel further than this (cm) are tracking errors.
+const MAX_KICK_CM: f64 = 600.0;
+/// Wider than this on the floor (cm) is not a parcel.
+const MAX_PARCEL_CM: f64 = 120.0;
+/// A released parcel not resolved after this long is decided with what is known.
+const DECIDE_AFTER_S: f64 = 1.5;
+
+#[derive(Clone, Debug)]
+enum Origin {
+    /// Appeared at this person's hands.
+    Hands { person: u64, bbox: BBox },
+    /// Set moving near this person's fast foot.
+    Foot {
+        person: u64,
+        bbox: BBox,
+        start: TrajectoryPoint,
+    },
+    /// Anything else: belt traffic, a track picked up again, noise.
+    Other,
+}
+
+#[derive(Clone, Debug)]
+struct ParcelState {
+    origin: Origin,
+    points: Vec<TrajectoryPoint>,
+    done: bool,
+    last_seen_s: f64,
+}
+
+/// The rule engine for one camera.
+pub struct Rules {
+    cfg: RulesConfig,
+    cal: Calibration,
+    history: VecDeque<PersonSample>,
+    parcels: HashMap<u64, ParcelState>,
+    /// Where recently finished tracks ended: a new track there is the same parcel.
+    ended: Vec<(f64, f32, f32)>,
+}
+
+impl Rules {
+    pub fn new(cfg: RulesConfig, cal: Calibration) -> Self {
+        Rules {
+            cfg,
+            cal,
+            history: VecDeque::new(),
+            parcels: HashMap::new(),
+            ended: Vec::new(),
+        }
+    }
+
+    /// Feeds one frame's confirmed people and object tracks; returns the events
+    /// decided at this time, in order.
+    pub fn update(
+        &mut self,
+        t_s: f64,
+        people: &[PersonTrack],
+        objects: &[ObjectTrack],
+    ) -> Vec<Event> {
+        for p in people.iter().filter(|p| p.visible && p.id != 0) {
+            self.history.push_back(PersonSample {
+                t_s,
+                id: p.id,
+                bbox: p.person.bbox,
+                keypoints: p.person.keypoints,
+            });
+        }
+        while self
+            .history
+            .front()
+            .is_some_and(|s| t_s - s.t_s > HISTORY_S)
+        {
+            self.history.pop_front();
+        }
+        self.ended.retain(|&(t, _, _)| t_s - t < 2.0);
+
+        let mut events = Vec::new();
+        for obj in objects {
+            let Some(last) = obj.trajectory.back().copied() else {
+                continue;
+            };
+            if !self.parcels.contains_key(&obj.id) {
+                let origin = self.origin_of(&last);
+                self.parcels.insert(
+                    obj.id,
+                    ParcelState {
+                        origin,
+                        points: Vec::new(),
+                        done: false,
+                        last_seen_s: last.t_s,
+                    },
+                );
+            }
+            let st = self.parcels.get_mut(&obj.id).expect("inserted above");
+            if st.points.last().is_none_or(|p| p.t_s < last.t_s) {
+                st.points.push(last);
+                st.last_seen_s = last.t_s;
+            }
+            if matches!(st.origin, Origin::Other) && !st.done {
+                // A resting parcel (e.g. placed earlier) set moving by a foot.
+                if let Some(start) = motion_onset(&st.points) {
+                    if let Some((person, bbox)) = self.fast_foot_near(&start) {
+                        let st = self.parcels.get_mut(&obj.id).expect("present");
+                        st.origin = Origin::Foot {
+                            person,
+                            bbox,
+                            start,
+                        };
+                    }
+                }
+            }
+        }
+        // Decide the parcels whose story is complete: at rest, gone, or old.
+        let live: Vec<u64> = objects.iter().map(|o| o.id).collect();
+        let mut ids: Vec<u64> = self.parcels.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let gone = !live.contains(&id);
+            let st = &self.parcels[&id];
+            if !st.done {
+                let first_t = st.points.first().map_or(t_s, |p| p.t_s);
+                let settled = at_rest(&st.points) || gone || t_s - first_t > DECIDE_AFTER_S;
+                if settled {
+                    let st = st.clone();
+                    events.extend(self.decide(id, &st));
+                    self.parcels.get_mut(&id).expect("present").done = true;
+                }
+            }
+            if gone {
+                let st = self.parcels.remove(&id).expect("present");
+                if let Some(p) = st.points.last() {
+                    self.ended.push((p.t_s, p.x, p.y));
+                }
+            }
+        }
+        events
+    }
+
+    /// Decides every parcel still open (end of stream).
+    pub fn finish(&mut self, t_s: f64) -> Vec<Event> {
+        self.update(t_s, &[], &[])
+    }
+
+    fn origin_of(&self, p: &TrajectoryPoint) -> Origin {
+        let continues = self.ended.iter().any(|&(_, x, y)| {
+            (x - p.x).hypot(y - p.y) < 0.5 * p.bbox.width().max(p.bbox.height()) + 20.0
+        });
+        if continues {
+            return Origin::Other;
+        }
+        // A parcel by a striking foot was kicked, even if hands are near too.
+        if let Some((person, bbox)) = self.fast_foot_near(p) {
+            return Origin::Foot {
+                person,
+                bbox,
+                start: *p,
+            };
+        }
+        match self.hands_near(p) {
+            Some((person, bbox)) => Origin::Hands { person, bbox },
+            None => Origin::Other,
+        }
+    }
+
+    /// The person whose wrist was nearest `p` in the quarter second before it
+    /// was seen, if within reach.
+    fn hands_near(&self, p: &TrajectoryPoint) -> Option<(u64, BBox)> {
+        let mut best: Option<(f32, u64, BBox)> = None;
+        for s in self.history.iter().filter(|s| p.t_s - s.t_s <= 0.25) {
+            let reach = self.cfg.hand_reach as f32 * s.bbox.height()
+                + 0.5 * p.bbox.width().max(p.bbox.height());
+            for k in [L_WRIST, R_WRIST] {
+                let w = s.keypoints[k];
+                if w.score < MIN_KP_SCORE {
+                    continue;
+                }
+                let d = (w.x - p.x).hypot(w.y - p.y);
+                if d <= reach && best.is_none_or(|b| d < b.0) {
+                    best = Some((d, s.id, s.bbox));
+                }
+            }
+        }
+        best.map(|(_, id, b)| (id, b))
+    }
+
+    /// A person with an ankle near `p` that was moving fast around then.
+    fn fast_foot_near(&self, p: &TrajectoryPoint) -> Option<(u64, BBox)> {
+        let near: Vec<&PersonSample> = self
+            .history
+            .iter()
+            .filter(|s| (p.t_s - s.t_s).abs() <= 0.3)
+            .collect();
+        let mut best: Option<(f32, u64, BBox)> = None;
+        for s in &near {
+            let reach = 0.25 * s.bbox.height() + 0.5 * p.bbox.width().max(p.bbox.height());
+            for k in [L_ANKLE, R_ANKLE] {
+                let a = s.keypoints[k];
+                if a.score < MIN_KP_SCORE {
+                    continue;
+                }
+                let d = (a.x - p.x).hypot(a.y - p.y);
+                if d > reach {
+                    continue;
+                }
+                // Fastest speed of this ankle between consecutive samples.
+                let speed = near
+                    .iter()
+                    .filter(|o| o.id == s.id && o.t_s > s.t_s && o.t_s - s.t_s <= 0.1)
+                    .filter(|o| o.keypoints[k].score >= MIN_KP_SCORE)
+                    .map(|o| {
+                        let b = o.keypoints[k];
+                        (b.x - a.x).hypot(b.y - a.y) / (o.t_s - s.t_s) as f32
+                    })
+                    .fold(0.0f32, f32::max);
+                let body = s.bbox.height().max(1.0);
+                if speed / body >= self.cfg.kick_foot_speed as f32 && best.is_none_or(|b| d < b.0) {
+                    best = Some((d, s.id, s.bbox));
+                }
+            }
+        }
+        best.map(|(_, id, b)| (id, b))
+    }
+
+    fn decide(&self, parcel_id: u64, st: &ParcelState) -> Vec<Event> {
+        match &st.origin {
+            Origin::Other => Vec::new(),
+            Origin::Hands { person, bbox } => {
+                let wrists = self.wrist_track(*person);
+                let flight = measure_flight(&self.cal, &self.cfg, &st.points, &wrists);
+                // Without a flight, only something left lying apart from the
+                // worker was put down; a limb or a bag moves on with them.
+                if flight.is_none() && !self.left_lying(&st.points) {
+                    return Vec::new();
+                }
+                let t_s = flight.as_ref().map_or(st.points[0].t_s, |f| f.t_release_s);
+                let mut out = vec![Event::Handling(Handling {
+                    t_s,
+                    person_id: *person,
+                    parcel_id,
+                    flight: flight.clone(),
+                })];
+                if let Some(f) = flight {
+                    let (zone, max_drop, max_throw) = self.limits_at(f.release_cm);
+                    if f.drop_height_cm > max_drop || f.throw_distance_cm > max_throw {
+                        let end = landing_point(&st.points, f.t_land_s);
+                        out.push(Event::Violation(Violation {
+                            kind: ViolationKind::Throw,
+                            t_start_s: f.t_release_s,
+                            t_end_s: f.t_land_s,
+                            person_id: *person,
+                            parcel_id,
+                            zone,
+                            drop_height_cm: Some(f.drop_height_cm),
+                            throw_distance_cm: Some(f.throw_distance_cm),
+                            kick_distance_cm: None,
+                            limit_drop_cm: Some(max_drop),
+                            limit_throw_cm: Some(max_throw),
+                            person_box: *bbox,
+                            parcel_box_start: st.points[0].bbox,
+                            parcel_box_end: end.bbox,
+                            confidence: f.confidence,
+                        }));
+                    }
+                }
+                out
+            }
+            Origin::Foot {
+                person,
+                bbox,
+                start,
+            } => {
+                let end = st.points.last().expect("a parcel has points");
+                let z = self.cfg.landed_centre_height_cm;
+                let (Some(a), Some(b)) = (
+                    self.cal
+                        .pixel_to_plane(f64::from(start.x), f64::from(start.y), z),
+                    self.cal
+                        .pixel_to_plane(f64::from(end.x), f64::from(end.y), z),
+                ) else {
+                    return Vec::new();
+                };
+                let distance = (a[0] - b[0]).hypot(a[1] - b[1]);
+                // A kicked parcel slides off in a line and comes to rest apart
+                // from the kicker; a leg or a shadow walks on with them.
+                let path: f64 = st
+                    .points
+                    .windows(2)
+                    .filter_map(|w| {
+                        let p = self
+                            .cal
+                            .pixel_to_plane(f64::from(w[0].x), f64::from(w[0].y), z)?;
+                        let q = self
+                            .cal
+                            .pixel_to_plane(f64::from(w[1].x), f64::from(w[1].y), z)?;
+                        Some((p[0] - q[0]).hypot(p[1] - q[1]))
+                    })
+                    .sum();
+                if distance < self.cfg.min_kick_distance_cm
+                    || distance > MAX_KICK_CM
+                    || distance < 0.7 * path
+                    || !self.left_lying(&st.points)
+                {
+                    return Vec::new();
+                }
+                let (zone, _, _) = self.limits_at(a);
+                let confidence =
+                    (distance / (2.0 * self.cfg.min_kick_distance_cm)).clamp(0.5, 0.95);
+                vec![Event::Violation(Violation {
+                    kind: ViolationKind::Kick,
+                    t_start_s: start.t_s,
+                    t_end_s: end.t_s,
+                    person_id: *person,
+                    parcel_id,
+                    zone,
+                    drop_height_cm: None,
+                    throw_distance_cm: None,
+                    kick_distance_cm: Some(distance),
+                    limit_drop_cm: None,
+                    limit_throw_cm: None,
+                    person_box: *bbox,
+                    parcel_box_start: start.bbox,
+                    parcel_box_end: end.bbox,
+                    confidence,
+                })]
+            }
+        }
+    }
+
+    /// The parcel ended at rest and is parcel-sized on the floor.
+    fn left_lying(&self, points: &[TrajectoryPoint]) -> bool {
+        let Some(last) = points.last() else {
+            return false;
+        };
+        let b = last.bbox;
+        let width = self
+            .cal
+            .pixel_to_plane(f64::from(b.x0), f64::from(b.y1), 0.0)
+            .zip(
+                self.cal
+                    .pixel_to_plane(f64::from(b.x1), f64::from(b.y1), 0.0),
+            )
+            .map(|(p, q)| (p[0] - q[0]).hypot(p[1] - q[1]));
+        at_rest(points) && width.is_some_and(|w| w <= MAX_PARCEL_CM)
+    }
+
+    /// The person's wrist positions over the last second: (t, [left, right]).
+    fn wrist_track(&self, person: u64) -> Vec<WristSample> {
+        self.history
+            .iter()
+            .filter(|s| s.id == person)
+            .map(|s| {
+                let get = |k: usize| {
+                    let w = s.keypoints[k];
+                    (w.score >= MIN_KP_SCORE).then_some((w.x, w.y))
+                };
+                (s.t_s, [get(L_WRIST), get(R_WRIST)])
+            })
+            .collect()
+    }
+
+    fn limits_at(&self, p: [f64; 3]) -> (Option<String>, f64, f64) {
+        for z in &self.cfg.zones {
+            let poly: Vec<[f32; 2]> = z
+                .floor_polygon_cm
+                .iter()
+                .map(|&[x, y]| [x as f32, y as f32])
+                .collect();
+            if point_in_polygon(p[0] as f32, p[1] as f32, &poly) {
+                return (
+                    Some(z.name.clone()),
+                    z.max_drop_cm.unwrap_or(self.cfg.max_drop_cm),
+                    z.max_throw_cm.unwrap_or(self.cfg.max_throw_cm),
+                );
+            }
+        }
+        (None, self.cfg.max_drop_cm, self.cfg.max_throw_cm)
+    }
+}
+
+/// The parcel has not moved for `REST_S`.
+fn at_rest(points: &[TrajectoryPoint]) -> bool {
+    let Some(last) = points.last() else {
+        return false;
+    };
+    let recent: Vec<&TrajectoryPoint> = points
+        .iter()
+        .rev()
+        .take_while(|p| last.t_s - p.t_s <= REST_S + 1e-6)
+        .collect();
+    let span = last.t_s - recent.last().map_or(last.t_s, |p| p.t_s);
+    recent.len() >= 3
+        && span >= 0.1
+        && recent
+            .iter()
+            .all(|p| (p.x - last.x).hypot(p.y - last.y) <= REST_PX)
+}
+
+/// The first point at which a track that was resting starts to move.
+fn motion_onset(points: &[TrajectoryPoint]) -> Option<TrajectoryPoint> {
+    let n = points.len();
+    if n < 4 {
+        return None;
+    }
+    let (a, b) = (points[n - 2], points[n - 1]);
+    let moved = (b.x - a.x).hypot(b.y - a.y) > 3.0 * REST_PX;
+    let rested = at_rest(&points[..n - 1]);
+    (moved && rested).then_some(a)
+}
+
+fn landing_point(points: &[TrajectoryPoint], t_land_s: f64) -> TrajectoryPoint {
+    *points
+        .iter()
+        .find(|p| p.t_s >= t_land_s)
+        .unwrap_or_else(|| points.last().expect("a parcel has points"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::ballistic::{tests::camera, GRAVITY_CM_S2};
+    use crate::pose::{Person, NUM_KEYPOINTS};
+
+    const FPS: f64 = 25.0;
+
+    /// A worker standing at floor point (x, y), wrists at `hands` (world cm),
+    /// ankles at `feet`.
+    fn worker(cal: &Calibration, t_s: f64, hands: [f64; 3], feet: [[f64; 3]; 2]) -> PersonTrack {
+        let px = |p: [f64; 3]| {
+            let (u, v) = cal.project(p).unwrap();
+            Keypoint {
+                x: u as f32,
+                y: v as f32,
+                score: 0.8,
+            }
+        };
+        let (x, y) = (feet[0][0], feet[0][1]);
+        let head = px([x, y, 170.0]);
+        let toe = px([x, y, 0.0]);
+        let mut kps = [Keypoint {
+            x: head.x,
+            y: head.y,
+            score: 0.8,
+        }; NUM_KEYPOINTS];
+        kps[L_WRIST] = px([hands[0] - 15.0, hands[1], hands[2]]);
+        kps[R_WRIST] = px([hands[0] + 15.0, hands[1], hands[2]]);
+        kps[L_ANKLE] = px(feet[0]);
+        kps[R_ANKLE] = px(feet[1]);
+        let half = 0.2 * (toe.y - head.y);
+        let bbox = BBox::new(head.x - half, head.y, head.x + half, toe.y);
+        PersonTrack {
+            id: 1,
+            person: Person {
+                bbox,
+                score: 0.8,
+                keypoints: kps,
+            },
+            predicted: bbox,
+            velocity: (0.0, 0.0),
+            last_seen_s: t_s,
+            first_seen_s: 0.0,
+            hits: 50,
+            visible: true,
+            appearance: None,
+        }
+    }
+
+    fn parcel(cal: &Calibration, id: u64, history: &[(f64, [f64; 3])]) -> ObjectTrack {
+        let trajectory = history
+            .iter()
+            .map(|&(t_s, p)| {
+                let (u, v) = cal.project(p).unwrap();
+                let (x, y) = (u as f32, v as f32);
+                TrajectoryPoint {
+                    t_s,
+                    x,
+                    y,
+                    bbox: BBox::new(x - 15.0, y - 12.0, x + 15.0, y + 12.0),
+                }
+            })
+            .collect();
+        ObjectTrack {
+            id,
+            trajectory,
+            velocity: (0.0, 0.0),
+            visible: true,
+        }
+    }
+
+    /// Runs 3 s of frames; `at(t)` gives the parcel's centre once it is seen
+    /// apart from the worker, `feet(t)` the worker's ankles.
+    fn run(
+        at: impl Fn(f64) -> Option<[f64; 3]>,
+        feet: impl Fn(f64) -> [[f64; 3]; 2],
+    ) -> Vec<Event> {
+        let cal = camera([0.0; 5]);
+        let mut rules = Rules::new(RulesConfig::default(), cal.clone());
+        let mut seen = Vec::new();
+        let mut events = Vec::new();
+        for i in 0..75 {
+            let t = f64::from(i) / FPS;
+            let person = worker(&cal, t, [0.0, 395.0, 95.0], feet(t));
+            if let Some(p) = at(t) {
+                seen.push((t, p));
+            }
+            let objects: Vec<ObjectTrack> = (!seen.is_empty())
+                .then(|| parcel(&cal, 7, &seen))
+                .into_iter()
+                .collect();
+            events.extend(rules.update(t, &[person], &objects));
+        }
+        events.extend(rules.finish(3.0));
+        events
+    }
+
+    fn standing(_: f64) -> [[f64; 3]; 2] {
+        [[-10.0, 380.0, 8.0], [10.0, 380.0, 8.0]]
+    }
+
+    fn dropped_from(release_z: f64) -> impl Fn(f64) -> Option<[f64; 3]> {
+        move |t: f64| {
+            let fall = t - 1.0;
+            let land = (2.0 * (release_z - 12.0) / GRAVITY_CM_S2).sqrt();
+            // Apart from the hands from 0.1 s after the release.
+            (fall >= 0.1).then(|| {
+                let tt = fall.min(land);
+                [0.0, 400.0, release_z - 0.5 * GRAVITY_CM_S2 * tt * tt]
+            })
+        }
+    }
+
+    #[test]
+    fn parcel_dropped_from_90cm_is_one_handling_and_a_throw_violation() {
+        let events = run(dropped_from(90.0), standing);
+        let handled: Vec<&Handling> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Handling(h) => Some(h),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(handled.len(), 1, "{events:?}");
+        let f = handled[0].flight.as_ref().expect("the drop is measured");
+        assert!((f.drop_height_cm - 78.0).abs() < 3.0, "{f:?}");
+        assert!(f.throw_distance_cm < 5.0, "{f:?}");
+        let v: Vec<&Violation> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Violation(v) => Some(v),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].kind, ViolationKind::Throw);
+        assert_eq!((v[0].person_id, v[0].parcel_id), (1, 7));
+    }
+
+    #[test]
+    fn parcel_dropped_from_40cm_is_handled_without_a_violation() {
+        let events = run(dropped_from(52.0), standing);
+        assert_eq!(events.len(), 1, "{events:?}");
+        let Event::Handling(h) = &events[0] else {
+            panic!("{events:?}")
+        };
+        let f = h.flight.as_ref().expect("the drop is measured");
+        assert!((f.drop_height_cm - 40.0).abs() < 3.0, "{f:?}");
+    }
+
+    #[test]
+    fn parcel_placed_at_rest_is_handled_without_a_flight() {
+        let events = run(|t| (t >= 1.0).then_some([0.0, 400.0, 50.0]), standing);
+        assert!(
+            matches!(
+                &events[..],
+                [Event::Handling(Handling { flight: None, .. })]
+            ),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn parcel_riding_a_belt_past_the_worker_is_nothing() {
+        // Seen since the start, far from the hands, moving steadily.
+        let events = run(|t| Some([-200.0 + 60.0 * t, 480.0, 85.0]), standing);
+        assert!(events.is_empty(), "{events:?}");
+    }
+
+    #[test]
+    fn parcel_set_sliding_by_a_fast_foot_is_a_kick_with_its_distance() {
+        // The right foot swings 40 cm forward in 0.12 s; the parcel at its
+        // toe slides 80 cm from 1.04 s and stops.
+        let feet = |t: f64| {
+            let swing = ((t - 0.92) / 0.12).clamp(0.0, 1.0);
+            [[-10.0, 380.0, 8.0], [10.0, 380.0 + 40.0 * swing, 8.0]]
+        };
+        let parcel = |t: f64| {
+            (t >= 1.04).then(|| {
+                let s = ((t - 1.04) / 0.5).min(1.0);
+                [10.0, 425.0 + 80.0 * (1.0 - (1.0 - s) * (1.0 - s)), 12.0]
+            })
+        };
+        let events = run(parcel, feet);
+        let kicks: Vec<&Violation> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Violation(v) if v.kind == ViolationKind::Kick => Some(v),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kicks.len(), 1, "{events:?}");
+        let d = kicks[0].kick_distance_cm.unwrap();
+        assert!((d - 80.0).abs() < 5.0, "{d}");
+        assert!(!events.iter().any(|e| matches!(e, Event::Handling(_))));
+    }
+}
