@@ -24,5 +24,6 @@ pub mod motion;
 pub mod overlay;
 pub mod pipeline;
 pub mod pose;
+pub mod sim;
 pub mod source;
 pub mod track;

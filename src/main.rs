@@ -2,7 +2,7 @@
 //! codes by kind (see `ErrorKind::exit_code`).
 
 use clap::{Parser, Subcommand};
-use sortwatch::cmd::{calibrate, replay};
+use sortwatch::cmd::{calibrate, replay, simulate};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -23,6 +23,8 @@ enum Command {
     Replay(replay::Args),
     /// Compute a camera's pose over the floor from tape-measured floor markers.
     Calibrate(calibrate::Args),
+    /// Render a scripted scene (or a seeded suite) with ground truth.
+    Simulate(simulate::Args),
 }
 
 fn run(command: &Command) -> sortwatch::error::Result<()> {
@@ -48,6 +50,17 @@ fn run(command: &Command) -> sortwatch::error::Result<()> {
             );
             for w in &r.warnings {
                 eprintln!("warning: {w}");
+            }
+        }
+        Command::Simulate(args) => {
+            let r = simulate::run(args)?;
+            for (dir, frames, secs) in &r.rendered {
+                eprintln!(
+                    "simulate: {} frames to {} ({:.1} ms/frame rendering)",
+                    frames,
+                    dir.display(),
+                    secs * 1000.0 / (*frames).max(1) as f64
+                );
             }
         }
     }

@@ -2,3 +2,4 @@
 
 pub mod calibrate;
 pub mod replay;
+pub mod simulate;
