@@ -1017,3 +1017,193 @@ fn parcel_index(
 fn carry_local(scale: f64, size: V3) -> V3 {
     [18.0 * scale + size[1] / 2.0, 0.0, 106.0 * scale]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(extra: &str) -> Scenario {
+        let text = format!(
+            r#"
+name = "physics"
+fps = 25
+duration_s = 8.0
+[camera]
+height_cm = 350
+tilt_deg = 45
+[scene.conveyor]
+start_cm = [-400, 600]
+end_cm = [400, 600]
+height_cm = 75
+speed_cm_s = 40
+[[scene.carts]]
+centre_cm = [200, 300]
+height_cm = 60
+[[workers]]
+id = 1
+at_cm = [0, 300]
+[[parcels]]
+id = 1
+size_cm = [40, 30, 20]
+held_by = 1
+[[parcels]]
+id = 2
+size_cm = [30, 30, 30]
+at_cm = [-200, 600]
+[[parcels]]
+id = 3
+size_cm = [40, 30, 20]
+at_cm = [-100, 250]
+{extra}"#
+        );
+        Scenario::parse(&text).unwrap()
+    }
+
+    /// First instant the parcel's centre is at `z` or below, found by bisection
+    /// on the rendered trajectory (not on the plan's own landing time).
+    fn contact_time(p: &Plan, i: usize, t0: f64, z: f64) -> f64 {
+        let (mut lo, mut hi) = (t0, t0 + 3.0);
+        assert!(p.parcel_at(i, hi).0[2] <= z + 1e-9);
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            if p.parcel_at(i, mid).0[2] <= z + 1e-9 && p.parcel_at(i, mid).2 != "held" {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        hi
+    }
+
+    #[test]
+    fn dropped_parcel_falls_its_drop_height_and_lands_when_gravity_says() {
+        let s = scenario(
+            "[[actions]]\nworker = 1\nt_s = 0.5\nkind = \"drop\"\ndrop_height_cm = 62.5\n",
+        );
+        let p = plan(&s).unwrap();
+        let f = &p.flights[0];
+        assert!((f.drop_height_cm - 62.5).abs() < 0.1, "{f:?}");
+        assert!(f.violation && f.kind == "drop");
+        // The trajectory itself: released at the truth point, lands on the floor.
+        let (rel, _, st) = p.parcel_at(0, f.t_release_s);
+        assert_eq!(st, "air");
+        assert!((rel[2] - f.release_cm[2]).abs() < 1e-9);
+        let t_land = contact_time(&p, 0, f.t_release_s, 10.0);
+        let predicted = f.t_release_s + (2.0 * 62.5 / G).sqrt();
+        assert!(
+            (t_land - predicted).abs() < 1e-6 && (f.t_land_s - predicted).abs() < 1e-9,
+            "{t_land} vs {predicted}"
+        );
+        assert!(
+            (f.landing_cm[2] - 10.0).abs() < 1e-9,
+            "lands on the floor: centre at half the height"
+        );
+        assert_eq!(p.releases.len(), 1);
+    }
+
+    #[test]
+    fn drop_onto_a_cart_measures_from_the_cart_top() {
+        // Facing +x from (140, 300): the release point is over the cart (top 60 cm).
+        let s = scenario(
+            "[[actions]]\nworker = 1\nt_s = 0.2\nkind = \"walk\"\nto_cm = [140, 300]\n[[actions]]\nworker = 1\nt_s = 2.0\nkind = \"drop\"\ndrop_height_cm = 30\n",
+        );
+        let p = plan(&s).unwrap();
+        let f = &p.flights[0];
+        assert!((f.landing_cm[2] - 70.0).abs() < 1e-9, "{f:?}");
+        assert!((f.release_cm[2] - f.landing_cm[2] - 30.0).abs() < 0.1 && !f.violation);
+        let t = contact_time(&p, 0, f.t_release_s, 70.0);
+        assert!((t - f.t_land_s).abs() < 1e-6);
+    }
+
+    #[test]
+    fn toss_lands_at_the_requested_distance_and_height() {
+        let s = scenario(
+            "[[actions]]\nworker = 1\nt_s = 0.5\nkind = \"toss\"\ndrop_height_cm = 40\ndistance_cm = 82\nloft_deg = 20\n",
+        );
+        let p = plan(&s).unwrap();
+        let f = &p.flights[0];
+        let (at_land, _, _) = p.parcel_at(0, f.t_land_s);
+        let d = (at_land[0] - f.release_cm[0]).hypot(at_land[1] - f.release_cm[1]);
+        assert!(
+            (d - 82.0).abs() < 1e-6 && (f.throw_distance_cm - 82.0).abs() < 1e-9,
+            "{d}"
+        );
+        assert!((at_land[2] - f.landing_cm[2]).abs() < 1e-6);
+        assert!((f.drop_height_cm - 40.0).abs() < 1e-9 && f.violation);
+        // It rose first (loft), then fell.
+        let apex = p.parcel_at(0, f.t_release_s + 0.05).0[2];
+        assert!(apex > f.release_cm[2]);
+        // Then it slides a little and rests on the floor.
+        let (rest, _, st) = p.parcel_at(0, 7.9);
+        assert_eq!(st, "rest");
+        assert!((rest[2] - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn kicked_parcel_slides_the_truth_distance_and_stops() {
+        let s = scenario("[[actions]]\nworker = 1\nt_s = 0.5\nkind = \"place\"\n[[actions]]\nworker = 1\nt_s = 2.5\nkind = \"kick\"\nparcel = 3\ndistance_cm = 120\n");
+        let p = plan(&s).unwrap();
+        let k = &p.kicks[0];
+        let (before, _, st0) = p.parcel_at(2, k.t_s - 0.01);
+        assert_eq!(st0, "rest");
+        let (during, _, st1) = p.parcel_at(2, k.t_s + 0.1);
+        assert_eq!(st1, "sliding");
+        assert!(during != before);
+        let (after, _, st2) = p.parcel_at(2, 7.9);
+        assert_eq!(st2, "rest");
+        let d = (after[0] - before[0]).hypot(after[1] - before[1]);
+        assert!(
+            (d - 120.0).abs() < 1e-6 && k.distance_cm == 120.0 && k.violation,
+            "{d}"
+        );
+        // A kick is not a release; the gentle place before it is.
+        assert_eq!(p.releases.len(), 1);
+        assert_eq!(p.releases[0].kind, "place");
+        assert!(p.flights.is_empty());
+        // The kicking foot reaches the parcel at the contact instant.
+        let ankle = p.workers[0].body(k.t_s).kp[16];
+        let gap = (ankle[0] - before[0]).hypot(ankle[1] - before[1]);
+        assert!(
+            gap < 40.0,
+            "ankle {gap:.0} cm from the parcel centre at contact"
+        );
+    }
+
+    #[test]
+    fn belt_parcel_rides_at_belt_speed_and_is_no_flight() {
+        let s = scenario("");
+        let p = plan(&s).unwrap();
+        let (a, _, st) = p.parcel_at(1, 1.0);
+        let (b, _, _) = p.parcel_at(1, 2.0);
+        assert_eq!(st, "belt");
+        assert!(((b[0] - a[0]) - 40.0).abs() < 1e-9 && (b[1] - a[1]).abs() < 1e-9);
+        assert!((a[2] - (75.0 + 15.0)).abs() < 1e-9);
+        assert!(p.flights.is_empty() && p.releases.is_empty());
+    }
+
+    #[test]
+    fn gentle_place_releases_at_rest_on_the_surface_without_a_flight() {
+        let s = scenario("[[actions]]\nworker = 1\nt_s = 0.5\nkind = \"place\"\n");
+        let p = plan(&s).unwrap();
+        assert!(p.flights.is_empty());
+        let r = &p.releases[0];
+        assert_eq!(r.kind, "place");
+        assert!((r.position_cm[2] - 10.0).abs() < 1e-9);
+        let (c, _, st) = p.parcel_at(0, r.t_s + 1.0);
+        assert_eq!(st, "rest");
+        assert_eq!(c, r.position_cm);
+    }
+
+    #[test]
+    fn actions_that_cannot_happen_are_refused_naming_the_action() {
+        let s = scenario("[[actions]]\nworker = 1\nt_s = 0.5\nkind = \"pick\"\nparcel = 3\n");
+        let err = plan(&s).err().unwrap();
+        assert!(
+            err.contains("actions[0]") && err.contains("hands are full"),
+            "{err}"
+        );
+        let s = scenario("[[actions]]\nworker = 1\nt_s = 0.5\nkind = \"drop\"\ndrop_height_cm = 20\n[[actions]]\nworker = 1\nt_s = 1.0\nkind = \"walk\"\nto_cm = [0, 0]\n");
+        let err = plan(&s).err().unwrap();
+        assert!(err.contains("actions[1]") && err.contains("t_s"), "{err}");
+    }
+}

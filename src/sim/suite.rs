@@ -6,8 +6,8 @@
 use super::motion;
 use super::rng::SplitMix64;
 use super::scenario::{
-    Action, ActionKind, CameraSpec, CartSpec, ConveyorSpec, FloorKind, Limits, ParcelSpec, Scenario, SceneSpec,
-    WorkerSpec,
+    Action, ActionKind, CameraSpec, CartSpec, ConveyorSpec, FloorKind, Limits, ParcelSpec,
+    Scenario, SceneSpec, WorkerSpec,
 };
 use super::world;
 use crate::geometry::Calibration;
@@ -36,7 +36,12 @@ const SHIRTS: [[u8; 3]; 8] = [
     [250, 120, 20],
 ];
 const TROUSERS: [[u8; 3]; 4] = [[40, 40, 50], [30, 45, 85], [85, 75, 60], [60, 60, 60]];
-const SKINS: [[u8; 3]; 4] = [[205, 160, 125], [175, 125, 90], [230, 190, 160], [125, 85, 60]];
+const SKINS: [[u8; 3]; 4] = [
+    [205, 160, 125],
+    [175, 125, 90],
+    [230, 190, 160],
+    [125, 85, 60],
+];
 
 /// `n` scenarios, deterministic for `seed`.
 pub fn generate(n: usize, seed: u64) -> Vec<Scenario> {
@@ -46,7 +51,9 @@ pub fn generate(n: usize, seed: u64) -> Vec<Scenario> {
             // attempt depends only on (seed, i, attempt), so the suite is stable.
             for attempt in 0..64u64 {
                 let mut rng = SplitMix64::new(
-                    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03) ^ attempt,
+                    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                        ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)
+                        ^ attempt,
                 );
                 if let Some(s) = build(i, &mut rng) {
                     return s;
@@ -86,18 +93,29 @@ impl Ctx {
             return false;
         }
         let around = [-40.0, 40.0];
-        if !around.iter().all(|d| self.inside([xy[0] + d, xy[1], 0.0], 8.0) && self.inside([xy[0], xy[1] + d, 0.0], 8.0)) {
+        if !around.iter().all(|d| {
+            self.inside([xy[0] + d, xy[1], 0.0], 8.0) && self.inside([xy[0], xy[1] + d, 0.0], 8.0)
+        }) {
             return false;
         }
         match (self.cal.project(feet), self.cal.project(head)) {
-            (Some(a), Some(b)) => (150.0..=300.0).contains(&(a.1 - b.1).abs().max((a.0 - b.0).abs())),
+            (Some(a), Some(b)) => {
+                (150.0..=300.0).contains(&(a.1 - b.1).abs().max((a.0 - b.0).abs()))
+            }
             _ => false,
         }
     }
 
+    /// The floor point a pixel sees, rounded to mm so scenario files read well.
     fn floor_at(&self, u: f64, v: f64) -> Option<[f64; 2]> {
-        self.cal.pixel_to_plane(u, v, 0.0).map(|p| [p[0], p[1]])
+        self.cal
+            .pixel_to_plane(u, v, 0.0)
+            .map(|p| [round1(p[0]), round1(p[1])])
     }
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
 }
 
 fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
@@ -127,7 +145,11 @@ fn build(i: usize, rng: &mut SplitMix64) -> Option<Scenario> {
         },
         limits: Limits::default(),
         scene: SceneSpec {
-            floor: if rng.chance(0.6) { FloorKind::Concrete } else { FloorKind::Tiles },
+            floor: if rng.chance(0.6) {
+                FloorKind::Concrete
+            } else {
+                FloorKind::Tiles
+            },
             lines: rng.chance(0.8),
             noise_sigma: rng.range(1.0, 3.5),
             flicker: rng.range(0.0, 0.03),
@@ -148,17 +170,27 @@ fn build(i: usize, rng: &mut SplitMix64) -> Option<Scenario> {
         s.camera.focal_px = (600.0 * target / px).clamp(350.0, 1500.0).round();
     }
     let cal = world::calibration(&s).ok()?;
-    let ctx = Ctx { cal, w: 768.0, h: 576.0 };
+    let ctx = Ctx {
+        cal,
+        w: 768.0,
+        h: 576.0,
+    };
     let pan_r = s.camera.pan_deg.to_radians();
-    let (fwd, right) = ([pan_r.sin(), pan_r.cos()], [pan_r.cos(), -pan_r.sin()]);
+    let right = [pan_r.cos(), -pan_r.sin()];
     // The belt runs across the view behind the middle; carts to the sides.
     if rng.chance(0.6) {
         let v = rng.range(90.0, 200.0);
         if let Some(p) = ctx.floor_at(384.0, v) {
             let speed = rng.range(20.0, 45.0).round();
             s.scene.conveyor = Some(ConveyorSpec {
-                start_cm: [p[0] - right[0] * 700.0, p[1] - right[1] * 700.0],
-                end_cm: [p[0] + right[0] * 700.0, p[1] + right[1] * 700.0],
+                start_cm: [
+                    round1(p[0] - right[0] * 700.0),
+                    round1(p[1] - right[1] * 700.0),
+                ],
+                end_cm: [
+                    round1(p[0] + right[0] * 700.0),
+                    round1(p[1] + right[1] * 700.0),
+                ],
                 width_cm: 60.0,
                 height_cm: rng.range(70.0, 85.0).round(),
                 speed_cm_s: speed,
@@ -166,7 +198,11 @@ fn build(i: usize, rng: &mut SplitMix64) -> Option<Scenario> {
         }
     }
     if rng.chance(0.4) {
-        let u = if rng.chance(0.5) { rng.range(90.0, 200.0) } else { rng.range(570.0, 680.0) };
+        let u = if rng.chance(0.5) {
+            rng.range(90.0, 200.0)
+        } else {
+            rng.range(570.0, 680.0)
+        };
         if let Some(p) = ctx.floor_at(u, rng.range(330.0, 480.0)) {
             s.scene.carts.push(CartSpec {
                 centre_cm: p,
@@ -197,7 +233,10 @@ fn build(i: usize, rng: &mut SplitMix64) -> Option<Scenario> {
             if ctx.worker_ok(xy, height)
                 && !blocked(xy, 45.0)
                 && s.workers.iter().all(|w| dist(w.at_cm, xy) > 110.0)
-                && s.parcels.iter().filter_map(|p| p.at_cm).all(|p| dist(p, xy) > 90.0)
+                && s.parcels
+                    .iter()
+                    .filter_map(|p| p.at_cm)
+                    .all(|p| dist(p, xy) > 90.0)
             {
                 pos = Some(xy);
                 break;
@@ -214,7 +253,11 @@ fn build(i: usize, rng: &mut SplitMix64) -> Option<Scenario> {
             trousers_rgb: *rng.pick(&TROUSERS),
             skin_rgb: *rng.pick(&SKINS),
         });
-        let size = [rng.range(25.0, 50.0).round(), rng.range(20.0, 35.0).round(), rng.range(12.0, 35.0).round()];
+        let size = [
+            rng.range(25.0, 50.0).round(),
+            rng.range(20.0, 35.0).round(),
+            rng.range(12.0, 35.0).round(),
+        ];
         let mut t = rng.range(0.2, 1.2);
         let mut here = pos;
         let mut face = facing;
@@ -237,16 +280,27 @@ fn build(i: usize, rng: &mut SplitMix64) -> Option<Scenario> {
             let mut placed = None;
             for _ in 0..24 {
                 let a = rng.range(0.0, 360.0).to_radians();
-                let p = [here[0] + a.cos() * d, here[1] + a.sin() * d];
+                let p = [round1(here[0] + a.cos() * d), round1(here[1] + a.sin() * d)];
                 let k = rng.range(40.0, 150.0).round();
                 let end = [p[0] + a.cos() * k, p[1] + a.sin() * k];
-                if ctx.inside([p[0], p[1], 0.0], 30.0) && ctx.inside([end[0], end[1], 0.0], 30.0) && !blocked(p, 40.0) && !blocked(end, 40.0) {
+                if ctx.inside([p[0], p[1], 0.0], 30.0)
+                    && ctx.inside([end[0], end[1], 0.0], 30.0)
+                    && !blocked(p, 40.0)
+                    && !blocked(end, 40.0)
+                {
                     placed = Some((p, k));
                     break;
                 }
             }
             let (p, k) = placed?;
-            s.parcels.push(ParcelSpec { id: next_parcel, size_cm: size, held_by: None, at_cm: Some(p), yaw_deg: 0.0, shade: (next_parcel % 4) as u8 });
+            s.parcels.push(ParcelSpec {
+                id: next_parcel,
+                size_cm: size,
+                held_by: None,
+                at_cm: Some(p),
+                yaw_deg: 0.0,
+                shade: (next_parcel % 4) as u8,
+            });
             let mut a = act(ActionKind::Kick, t);
             a.parcel = Some(next_parcel);
             a.distance_cm = Some(k);
@@ -261,7 +315,10 @@ fn build(i: usize, rng: &mut SplitMix64) -> Option<Scenario> {
             // Just walking across.
             for _ in 0..20 {
                 let a = rng.range(0.0, 360.0).to_radians();
-                let to = [here[0] + a.cos() * 120.0, here[1] + a.sin() * 120.0];
+                let to = [
+                    round1(here[0] + a.cos() * 120.0),
+                    round1(here[1] + a.sin() * 120.0),
+                ];
                 if ctx.worker_ok(to, height) && !blocked(to, 45.0) {
                     let mut w = act(ActionKind::Walk, t);
                     w.to_cm = Some(to);
@@ -273,15 +330,31 @@ fn build(i: usize, rng: &mut SplitMix64) -> Option<Scenario> {
             }
             continue;
         }
-        s.parcels.push(ParcelSpec { id: next_parcel, size_cm: size, held_by: Some(wid), at_cm: None, yaw_deg: 0.0, shade: (next_parcel % 4) as u8 });
+        s.parcels.push(ParcelSpec {
+            id: next_parcel,
+            size_cm: size,
+            held_by: Some(wid),
+            at_cm: None,
+            yaw_deg: 0.0,
+            shade: (next_parcel % 4) as u8,
+        });
         next_parcel += 1;
         // Sometimes carry it a little way first.
         if rng.chance(0.45) {
             for _ in 0..20 {
                 let a = rng.range(0.0, 360.0).to_radians();
                 let len = rng.range(50.0, 130.0);
-                let to = [here[0] + a.cos() * len, here[1] + a.sin() * len];
-                if ctx.worker_ok(to, height) && !blocked(to, 45.0) && s.workers.iter().filter(|w| w.id != wid).all(|w| dist(w.at_cm, to) > 100.0) {
+                let to = [
+                    round1(here[0] + a.cos() * len),
+                    round1(here[1] + a.sin() * len),
+                ];
+                if ctx.worker_ok(to, height)
+                    && !blocked(to, 45.0)
+                    && s.workers
+                        .iter()
+                        .filter(|w| w.id != wid)
+                        .all(|w| dist(w.at_cm, to) > 100.0)
+                {
                     let mut c = act(ActionKind::Carry, t);
                     c.to_cm = Some(to);
                     s.actions.push(c);
@@ -294,7 +367,11 @@ fn build(i: usize, rng: &mut SplitMix64) -> Option<Scenario> {
         }
         let reach = 18.0 * scale + size[1] / 2.0;
         // Place gently onto the belt or a cart when one is within reach.
-        let furniture = if rng.chance(0.3) { find_surface_target(&surfaces, here, reach + 6.0) } else { None };
+        let furniture = if rng.chance(0.3) {
+            find_surface_target(&surfaces, here, reach + 6.0)
+        } else {
+            None
+        };
         if let Some(dir_deg) = furniture {
             let mut p = act(ActionKind::Place, t);
             p.direction_deg = Some(dir_deg);
@@ -307,16 +384,45 @@ fn build(i: usize, rng: &mut SplitMix64) -> Option<Scenario> {
         let (kind, h, d, tag) = if kind_roll < 0.45 {
             // Near the limit, in either measure.
             if rng.chance(0.5) {
-                (if rng.chance(0.5) { ActionKind::Drop } else { ActionKind::Toss }, rng.range(35.0, 65.0), rng.range(0.0, 20.0), "near-drop")
+                (
+                    if rng.chance(0.5) {
+                        ActionKind::Drop
+                    } else {
+                        ActionKind::Toss
+                    },
+                    rng.range(35.0, 65.0),
+                    rng.range(0.0, 20.0),
+                    "near-drop",
+                )
             } else {
-                (ActionKind::Toss, rng.range(10.0, 35.0), rng.range(35.0, 65.0), "near-throw")
+                (
+                    ActionKind::Toss,
+                    rng.range(10.0, 35.0),
+                    rng.range(35.0, 65.0),
+                    "near-throw",
+                )
             }
         } else if kind_roll < 0.63 {
-            (ActionKind::Toss, rng.range(20.0, 80.0), rng.range(70.0, 150.0), "throw")
+            (
+                ActionKind::Toss,
+                rng.range(20.0, 80.0),
+                rng.range(70.0, 150.0),
+                "throw",
+            )
         } else if kind_roll < 0.75 {
-            (ActionKind::Drop, rng.range(70.0, 120.0), rng.range(0.0, 15.0), "drop")
+            (
+                ActionKind::Drop,
+                rng.range(70.0, 120.0),
+                rng.range(0.0, 15.0),
+                "drop",
+            )
         } else if kind_roll < 0.85 {
-            (ActionKind::Toss, rng.range(3.0, 20.0), rng.range(0.0, 20.0), "gentle-toss")
+            (
+                ActionKind::Toss,
+                rng.range(3.0, 20.0),
+                rng.range(0.0, 20.0),
+                "gentle-toss",
+            )
         } else {
             (ActionKind::Place, 0.0, 0.0, "place")
         };
@@ -348,7 +454,11 @@ fn build(i: usize, rng: &mut SplitMix64) -> Option<Scenario> {
         if kind != ActionKind::Place {
             act_.drop_height_cm = Some(h.max(1.0));
             act_.distance_cm = Some(d);
-            act_.loft_deg = if kind == ActionKind::Toss { rng.range(5.0, 30.0).round() } else { 15.0 };
+            act_.loft_deg = if kind == ActionKind::Toss {
+                rng.range(5.0, 30.0).round()
+            } else {
+                15.0
+            };
         }
         s.actions.push(act_);
         end_time = end_time.max(t + 0.1 + 1.3 + 0.6);
@@ -358,32 +468,56 @@ fn build(i: usize, rng: &mut SplitMix64) -> Option<Scenario> {
     if let Some(b) = s.scene.conveyor.clone() {
         let n_belt = rng.int(0, 2);
         let len = dist(b.start_cm, b.end_cm);
-        let axis = [(b.end_cm[0] - b.start_cm[0]) / len, (b.end_cm[1] - b.start_cm[1]) / len];
+        let axis = [
+            (b.end_cm[0] - b.start_cm[0]) / len,
+            (b.end_cm[1] - b.start_cm[1]) / len,
+        ];
         for _ in 0..n_belt {
             for _ in 0..20 {
                 let along = rng.range(0.0, len);
-                let p = [b.start_cm[0] + axis[0] * along, b.start_cm[1] + axis[1] * along];
-                let q = [p[0] + axis[0] * b.speed_cm_s * 8.0, p[1] + axis[1] * b.speed_cm_s * 8.0];
+                let p = [
+                    round1(b.start_cm[0] + axis[0] * along),
+                    round1(b.start_cm[1] + axis[1] * along),
+                ];
+                let q = [
+                    p[0] + axis[0] * b.speed_cm_s * 8.0,
+                    p[1] + axis[1] * b.speed_cm_s * 8.0,
+                ];
                 if ctx.inside([p[0], p[1], b.height_cm], 20.0)
                     && ctx.inside([q[0], q[1], b.height_cm], 20.0)
-                    && s.parcels.iter().filter_map(|x| x.at_cm).all(|x| dist(x, p) > 60.0)
+                    && s.parcels
+                        .iter()
+                        .filter_map(|x| x.at_cm)
+                        .all(|x| dist(x, p) > 60.0)
                 {
-                    let size = [rng.range(25.0, 45.0).round(), rng.range(20.0, 35.0).round(), rng.range(12.0, 30.0).round()];
-                    s.parcels.push(ParcelSpec { id: next_parcel, size_cm: size, held_by: None, at_cm: Some(p), yaw_deg: 0.0, shade: (next_parcel % 4) as u8 });
+                    let size = [
+                        rng.range(25.0, 45.0).round(),
+                        rng.range(20.0, 35.0).round(),
+                        rng.range(12.0, 30.0).round(),
+                    ];
+                    s.parcels.push(ParcelSpec {
+                        id: next_parcel,
+                        size_cm: size,
+                        held_by: None,
+                        at_cm: Some(p),
+                        yaw_deg: 0.0,
+                        shade: (next_parcel % 4) as u8,
+                    });
                     next_parcel += 1;
                     break;
                 }
             }
         }
     }
-    let _ = fwd;
     s.duration_s = (end_time + rng.range(0.6, 1.5)).clamp(4.0, 8.0).ceil();
     let main = tags.first().copied().unwrap_or("idle");
     s.name = format!("g{g}-w{n_workers}-{main}-{i:04}");
     // The timeline must plan, and every landing fall inside the video.
     let plan = motion::plan(&s).ok()?;
     s.validate().ok()?;
-    if plan.flights.iter().any(|f| f.t_land_s > s.duration_s - 0.3) || plan.kicks.iter().any(|k| k.t_s > s.duration_s - 0.5) {
+    if plan.flights.iter().any(|f| f.t_land_s > s.duration_s - 0.3)
+        || plan.kicks.iter().any(|k| k.t_s > s.duration_s - 0.5)
+    {
         return None;
     }
     Some(s)
@@ -398,7 +532,10 @@ fn find_surface_target(surfaces: &world::Surfaces, here: [f64; 2], reach: f64) -
         let (h, _) = surfaces.at(p[0], p[1]);
         h > 0.0 && {
             // Well inside the surface, not on its edge.
-            let q = [here[0] + r.cos() * (reach + 15.0), here[1] + r.sin() * (reach + 15.0)];
+            let q = [
+                here[0] + r.cos() * (reach + 15.0),
+                here[1] + r.sin() * (reach + 15.0),
+            ];
             surfaces.at(q[0], q[1]).0 == h
         }
     })
@@ -419,7 +556,8 @@ mod tests {
     fn suite_covers_geometries_rates_crews_near_limit_flights_and_kicks() {
         let suite = generate(200, 1);
         let mut geoms = std::collections::BTreeSet::new();
-        let (mut fps15, mut fps25, mut near, mut kicks, mut places, mut belt_riders) = (0, 0, 0, 0, 0, 0);
+        let (mut fps15, mut fps25, mut near, mut kicks, mut places, mut belt_riders) =
+            (0, 0, 0, 0, 0, 0);
         let mut crews = [0usize; 4];
         let mut distorted = 0;
         for s in &suite {
@@ -435,16 +573,28 @@ mod tests {
             near += plan
                 .flights
                 .iter()
-                .filter(|f| (40.0..=60.0).contains(&f.drop_height_cm) || (40.0..=60.0).contains(&f.throw_distance_cm))
+                .filter(|f| {
+                    (40.0..=60.0).contains(&f.drop_height_cm)
+                        || (40.0..=60.0).contains(&f.throw_distance_cm)
+                })
                 .count();
             kicks += plan.kicks.len();
             places += plan.releases.iter().filter(|r| r.kind == "place").count();
             belt_riders += s
                 .parcels
                 .iter()
-                .filter(|p| p.at_cm.is_some_and(|xy| world::Surfaces::new(s).at(xy[0], xy[1]).1 == world::Ground::Belt))
+                .filter(|p| {
+                    p.at_cm.is_some_and(|xy| {
+                        world::Surfaces::new(s).at(xy[0], xy[1]).1 == world::Ground::Belt
+                    })
+                })
                 .count();
-            assert!((4.0..=8.0).contains(&s.duration_s), "{}: {}", s.name, s.duration_s);
+            assert!(
+                (4.0..=8.0).contains(&s.duration_s),
+                "{}: {}",
+                s.name,
+                s.duration_s
+            );
             assert!(!s.name.starts_with("walk-"), "fallback used for {}", s.name);
         }
         eprintln!(
