@@ -50,7 +50,8 @@ pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
         return msg.to_string();
     };
     let start = span.start.min(text.len());
-    let line_no = text[..start].lines().count().max(1);
+    // Count newlines: `lines()` misses the line a key at column 0 starts.
+    let line_no = text[..start].matches('\n').count() + 1;
     let line = text.lines().nth(line_no - 1).unwrap_or("");
     match line.split_once('=') {
         Some((key, _)) if !msg.contains('`') => {

@@ -25,5 +25,6 @@ pub mod overlay;
 pub mod pipeline;
 pub mod pose;
 pub mod rules;
+pub mod sim;
 pub mod source;
 pub mod track;

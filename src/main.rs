@@ -2,7 +2,7 @@
 //! codes by kind (see `ErrorKind::exit_code`).
 
 use clap::{Parser, Subcommand};
-use sortwatch::cmd::{calibrate, eval, intrinsics, replay};
+use sortwatch::cmd::{calibrate, eval, intrinsics, replay, simulate};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -26,6 +26,8 @@ enum Command {
     Calibrate(calibrate::Args),
     /// Score the detector on simulated scenarios against their truth.
     Eval(eval::Args),
+    /// Render a scripted scene (or a seeded suite) with ground truth.
+    Simulate(simulate::Args),
 }
 
 fn run(command: &Command) -> sortwatch::error::Result<()> {
@@ -77,6 +79,17 @@ fn run(command: &Command) -> sortwatch::error::Result<()> {
                 eprintln!("  {f}");
             }
             eprintln!("eval: {}", score.describe());
+        }
+        Command::Simulate(args) => {
+            let r = simulate::run(args)?;
+            for (dir, frames, secs) in &r.rendered {
+                eprintln!(
+                    "simulate: {} frames to {} ({:.1} ms/frame rendering)",
+                    frames,
+                    dir.display(),
+                    secs * 1000.0 / (*frames).max(1) as f64
+                );
+            }
         }
     }
     Ok(())

@@ -4,3 +4,4 @@ pub mod calibrate;
 pub mod eval;
 pub mod intrinsics;
 pub mod replay;
+pub mod simulate;

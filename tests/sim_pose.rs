@@ -1,0 +1,92 @@
+//! The real pose model (MoveNet MultiPose, full frame) finds the simulator's
+//! mannequins where the truth says they are: detection rate and wrist/ankle
+//! error on rendered sample scenarios. Prints the figures.
+
+use sortwatch::bbox::BBox;
+use sortwatch::pose::{MoveNet, MoveNetConfig, PoseEstimator, L_ANKLE, L_WRIST, R_ANKLE, R_WRIST};
+use sortwatch::sim::{Scenario, Simulation};
+use sortwatch::source::RgbImage;
+use std::path::Path;
+
+struct Figures {
+    cases: usize,
+    detected: usize,
+    wrist_err: Vec<f64>,
+    ankle_err: Vec<f64>,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn measure(net: &mut MoveNet, scenario: &str, every: usize, fig: &mut Figures) {
+    let s = Scenario::load(Path::new(scenario)).unwrap();
+    let sim = Simulation::new(&s).unwrap();
+    let mut img = RgbImage::new(s.image_width, s.image_height);
+    let full = BBox::new(0.0, 0.0, s.image_width as f32, s.image_height as f32);
+    for i in (0..sim.frame_count()).step_by(every) {
+        let truth = sim.render_frame(i, &mut img);
+        let people = net.estimate(&img, &[full]).unwrap();
+        for w in &truth.workers {
+            let b = w.bbox;
+            let tb = BBox::new(b[0] as f32, b[1] as f32, b[2] as f32, b[3] as f32);
+            fig.cases += 1;
+            let best = people
+                .iter()
+                .filter(|p| p.score >= 0.3)
+                .map(|p| (p.bbox.iou(&tb), p))
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            let Some((iou, p)) = best.filter(|(iou, _)| *iou >= 0.3) else {
+                eprintln!("{scenario} frame {i} worker {}: missed", w.id);
+                continue;
+            };
+            let _ = iou;
+            fig.detected += 1;
+            for k in [L_WRIST, R_WRIST, L_ANKLE, R_ANKLE] {
+                let t = w.keypoints[k];
+                if t[2] > 0.5 {
+                    let d = p.keypoints[k];
+                    let e = (f64::from(d.x) - t[0]).hypot(f64::from(d.y) - t[1]);
+                    if std::env::var("SIM_POSE_DEBUG").is_ok() {
+                        let o = if k % 2 == 1 { k + 1 } else { k - 1 };
+                        let d2 = p.keypoints[o];
+                        eprintln!("f{i} k{k} err {e:.1} swapped {:.1} truth {:.0},{:.0} det {:.0},{:.0} s{:.2}", (f64::from(d2.x) - t[0]).hypot(f64::from(d2.y) - t[1]), t[0], t[1], d.x, d.y, d.score);
+                    }
+                    if k == L_WRIST || k == R_WRIST {
+                        fig.wrist_err.push(e);
+                    } else {
+                        fig.ankle_err.push(e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn movenet_detects_rendered_workers_and_finds_their_wrists_and_ankles() {
+    let mut net = MoveNet::load(MoveNetConfig::default()).expect("model and ONNX Runtime");
+    let mut fig = Figures {
+        cases: 0,
+        detected: 0,
+        wrist_err: Vec::new(),
+        ankle_err: Vec::new(),
+    };
+    for sc in SCENARIOS {
+        measure(&mut net, sc, 3, &mut fig);
+    }
+    let rate = fig.detected as f64 / fig.cases as f64;
+    let wrist = median(&mut fig.wrist_err);
+    let ankle = median(&mut fig.ankle_err);
+    eprintln!(
+        "sim pose: {} worker-frames, detection rate {rate:.3}, median wrist error {wrist:.1} px, median ankle error {ankle:.1} px",
+        fig.cases
+    );
+    assert!(fig.cases >= 40, "too few worker-frames: {}", fig.cases);
+    assert!(rate >= 0.85, "detection rate {rate:.3}");
+    assert!(wrist <= 14.0, "median wrist error {wrist:.1} px");
+    assert!(ankle <= 14.0, "median ankle error {ankle:.1} px");
+}
+
+const SCENARIOS: &[&str] = &["samples/scenarios/toss-82cm.toml"];
