@@ -73,8 +73,17 @@ fn movenet_detects_rendered_workers_and_finds_their_wrists_and_ankles() {
         wrist_err: Vec::new(),
         ankle_err: Vec::new(),
     };
-    for sc in SCENARIOS {
-        measure(&mut net, sc, 3, &mut fig);
+    let only = std::env::var("SIM_POSE_ONLY").unwrap_or_default();
+    let mut eye_level_wrist = f64::NAN;
+    for sc in SCENARIOS.iter().filter(|s| s.contains(&only)) {
+        let (w0, a0) = (fig.wrist_err.len(), fig.ankle_err.len());
+        measure(&mut net, sc, 5, &mut fig);
+        let w = median(&mut fig.wrist_err[w0..].to_vec());
+        let a = median(&mut fig.ankle_err[a0..].to_vec());
+        eprintln!("{sc}: median wrist {w:.1} px, ankle {a:.1} px");
+        if sc.contains("toss-82cm") {
+            eye_level_wrist = w;
+        }
     }
     let rate = fig.detected as f64 / fig.cases as f64;
     let wrist = median(&mut fig.wrist_err);
@@ -83,10 +92,24 @@ fn movenet_detects_rendered_workers_and_finds_their_wrists_and_ankles() {
         "sim pose: {} worker-frames, detection rate {rate:.3}, median wrist error {wrist:.1} px, median ankle error {ankle:.1} px",
         fig.cases
     );
-    assert!(fig.cases >= 40, "too few worker-frames: {}", fig.cases);
-    assert!(rate >= 0.85, "detection rate {rate:.3}");
-    assert!(wrist <= 14.0, "median wrist error {wrist:.1} px");
-    assert!(ankle <= 14.0, "median ankle error {ankle:.1} px");
+    if !only.is_empty() {
+        return;
+    }
+    assert!(fig.cases >= 100, "too few worker-frames: {}", fig.cases);
+    assert!(rate >= 0.9, "detection rate {rate:.3}");
+    assert!(ankle <= 8.0, "median ankle error {ankle:.1} px");
+    // Wrists: accurate from a 45-degree camera; from steeper ones MoveNet puts
+    // hanging wrists about 25 px high (a known weakness, docs/simulator.md).
+    assert!(
+        eye_level_wrist <= 10.0,
+        "median wrist error at 45 degrees {eye_level_wrist:.1} px"
+    );
+    assert!(wrist <= 35.0, "median wrist error {wrist:.1} px");
 }
 
-const SCENARIOS: &[&str] = &["samples/scenarios/toss-82cm.toml"];
+const SCENARIOS: &[&str] = &[
+    "samples/scenarios/toss-82cm.toml",
+    "samples/scenarios/two-workers-busy.toml",
+    "samples/scenarios/kick.toml",
+    "samples/scenarios/drop-near-limit.toml",
+];

@@ -208,7 +208,7 @@ fn build(i: usize, rng: &mut SplitMix64) -> Option<Scenario> {
                 centre_cm: p,
                 size_cm: [100.0, 60.0],
                 height_cm: rng.range(45.0, 70.0).round(),
-                yaw_deg: (pan_r.to_degrees() * -1.0).round(),
+                yaw_deg: (-pan_r.to_degrees()).round(),
             });
         }
     }
