@@ -1,6 +1,10 @@
 //! The real pose model (MoveNet MultiPose, full frame) finds the simulator's
 //! mannequins where the truth says they are: detection rate and wrist/ankle
 //! error on rendered sample scenarios. Prints the figures.
+//!
+//! For tuning the mannequin: SIM_POSE_ONLY=<part of a name> runs some samples
+//! (without asserting), SIM_POSE_DEBUG=1 prints each keypoint's error, and
+//! SIM_POSE_CROPS=1 runs the model on padded person crops instead of the frame.
 
 use sortwatch::bbox::BBox;
 use sortwatch::pose::{MoveNet, MoveNetConfig, PoseEstimator, L_ANKLE, L_WRIST, R_ANKLE, R_WRIST};
@@ -27,7 +31,27 @@ fn measure(net: &mut MoveNet, scenario: &str, every: usize, fig: &mut Figures) {
     let full = BBox::new(0.0, 0.0, s.image_width as f32, s.image_height as f32);
     for i in (0..sim.frame_count()).step_by(every) {
         let truth = sim.render_frame(i, &mut img);
-        let people = net.estimate(&img, &[full]).unwrap();
+        let people = if std::env::var("SIM_POSE_CROPS").is_ok() {
+            // As the pipeline does for small people: a region around each
+            // person (here the truth box, padded), upscaled by the model plan.
+            let regions: Vec<BBox> = truth
+                .workers
+                .iter()
+                .map(|w| {
+                    let b = BBox::new(
+                        w.bbox[0] as f32,
+                        w.bbox[1] as f32,
+                        w.bbox[2] as f32,
+                        w.bbox[3] as f32,
+                    );
+                    b.expand(b.width() * 0.4 + 16.0, b.height() * 0.15 + 16.0)
+                        .clamp(s.image_width as f32, s.image_height as f32)
+                })
+                .collect();
+            net.estimate(&img, &regions).unwrap()
+        } else {
+            net.estimate(&img, &[full]).unwrap()
+        };
         for w in &truth.workers {
             let b = w.bbox;
             let tb = BBox::new(b[0] as f32, b[1] as f32, b[2] as f32, b[3] as f32);

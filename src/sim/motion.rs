@@ -14,6 +14,8 @@ const KICK_MU: f64 = 0.35;
 /// A landing keeps this share of the horizontal speed, then slides to rest.
 const LANDING_KEEP: f64 = 0.25;
 const LANDING_MU: f64 = 0.5;
+/// Wrist to the end of the drawn hand (cm, for a 175 cm worker).
+const HAND_CM: f64 = 7.0;
 
 #[derive(Clone, Copy, Debug)]
 enum Target {
@@ -424,7 +426,7 @@ impl WorkerPlan {
             kp[5 + k] = sh;
             kp[7 + k] = el;
             kp[9 + k] = wr;
-            hand_tips[k] = add(wr, mul(unit(sub(wr, el)), 7.0 * s));
+            hand_tips[k] = add(wr, mul(unit(sub(wr, el)), HAND_CM * s));
         }
         let mut toes = [[0.0; 3]; 2];
         for k in 0..2 {
