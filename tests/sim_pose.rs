@@ -1,6 +1,10 @@
 //! The real pose model (MoveNet MultiPose, full frame) finds the simulator's
 //! mannequins where the truth says they are: detection rate and wrist/ankle
 //! error on rendered sample scenarios. Prints the figures.
+//!
+//! For tuning the mannequin: SIM_POSE_ONLY=<part of a name> runs some samples
+//! (without asserting), SIM_POSE_DEBUG=1 prints each keypoint's error, and
+//! SIM_POSE_CROPS=1 runs the model on padded person crops instead of the frame.
 
 use sortwatch::bbox::BBox;
 use sortwatch::pose::{MoveNet, MoveNetConfig, PoseEstimator, L_ANKLE, L_WRIST, R_ANKLE, R_WRIST};
@@ -27,7 +31,27 @@ fn measure(net: &mut MoveNet, scenario: &str, every: usize, fig: &mut Figures) {
     let full = BBox::new(0.0, 0.0, s.image_width as f32, s.image_height as f32);
     for i in (0..sim.frame_count()).step_by(every) {
         let truth = sim.render_frame(i, &mut img);
-        let people = net.estimate(&img, &[full]).unwrap();
+        let people = if std::env::var("SIM_POSE_CROPS").is_ok() {
+            // As the pipeline does for small people: a region around each
+            // person (here the truth box, padded), upscaled by the model plan.
+            let regions: Vec<BBox> = truth
+                .workers
+                .iter()
+                .map(|w| {
+                    let b = BBox::new(
+                        w.bbox[0] as f32,
+                        w.bbox[1] as f32,
+                        w.bbox[2] as f32,
+                        w.bbox[3] as f32,
+                    );
+                    b.expand(b.width() * 0.4 + 16.0, b.height() * 0.15 + 16.0)
+                        .clamp(s.image_width as f32, s.image_height as f32)
+                })
+                .collect();
+            net.estimate(&img, &regions).unwrap()
+        } else {
+            net.estimate(&img, &[full]).unwrap()
+        };
         for w in &truth.workers {
             let b = w.bbox;
             let tb = BBox::new(b[0] as f32, b[1] as f32, b[2] as f32, b[3] as f32);
@@ -73,8 +97,17 @@ fn movenet_detects_rendered_workers_and_finds_their_wrists_and_ankles() {
         wrist_err: Vec::new(),
         ankle_err: Vec::new(),
     };
-    for sc in SCENARIOS {
-        measure(&mut net, sc, 3, &mut fig);
+    let only = std::env::var("SIM_POSE_ONLY").unwrap_or_default();
+    let mut eye_level_wrist = f64::NAN;
+    for sc in SCENARIOS.iter().filter(|s| s.contains(&only)) {
+        let (w0, a0) = (fig.wrist_err.len(), fig.ankle_err.len());
+        measure(&mut net, sc, 5, &mut fig);
+        let w = median(&mut fig.wrist_err[w0..].to_vec());
+        let a = median(&mut fig.ankle_err[a0..].to_vec());
+        eprintln!("{sc}: median wrist {w:.1} px, ankle {a:.1} px");
+        if sc.contains("toss-82cm") {
+            eye_level_wrist = w;
+        }
     }
     let rate = fig.detected as f64 / fig.cases as f64;
     let wrist = median(&mut fig.wrist_err);
@@ -83,10 +116,24 @@ fn movenet_detects_rendered_workers_and_finds_their_wrists_and_ankles() {
         "sim pose: {} worker-frames, detection rate {rate:.3}, median wrist error {wrist:.1} px, median ankle error {ankle:.1} px",
         fig.cases
     );
-    assert!(fig.cases >= 40, "too few worker-frames: {}", fig.cases);
-    assert!(rate >= 0.85, "detection rate {rate:.3}");
-    assert!(wrist <= 14.0, "median wrist error {wrist:.1} px");
-    assert!(ankle <= 14.0, "median ankle error {ankle:.1} px");
+    if !only.is_empty() {
+        return;
+    }
+    assert!(fig.cases >= 100, "too few worker-frames: {}", fig.cases);
+    assert!(rate >= 0.9, "detection rate {rate:.3}");
+    assert!(ankle <= 8.0, "median ankle error {ankle:.1} px");
+    // Wrists: accurate from a 45-degree camera; from steeper ones MoveNet puts
+    // hanging wrists about 25 px high (a known weakness, docs/simulator.md).
+    assert!(
+        eye_level_wrist <= 10.0,
+        "median wrist error at 45 degrees {eye_level_wrist:.1} px"
+    );
+    assert!(wrist <= 35.0, "median wrist error {wrist:.1} px");
 }
 
-const SCENARIOS: &[&str] = &["samples/scenarios/toss-82cm.toml"];
+const SCENARIOS: &[&str] = &[
+    "samples/scenarios/toss-82cm.toml",
+    "samples/scenarios/two-workers-busy.toml",
+    "samples/scenarios/kick.toml",
+    "samples/scenarios/drop-near-limit.toml",
+];

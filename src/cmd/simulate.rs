@@ -27,6 +27,8 @@ pub struct Report {
 }
 
 pub fn run(args: &Args) -> Result<Report> {
+    // x264 reports its settings on stderr at the default level; errors still show.
+    ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
     let mut rendered = Vec::new();
     if let Some(path) = &args.scenario {
         let s = Scenario::load(path)?;

@@ -67,9 +67,9 @@ impl Canvas<'_> {
             self.owner[i] = self.tag;
         }
         let j = i * 3;
-        for k in 0..3 {
-            let old = f32::from(self.rgb[j + k]);
-            self.rgb[j + k] = (old + (c[k] - old) * cover).clamp(0.0, 255.0) as u8;
+        for (dst, src) in self.rgb[j..j + 3].iter_mut().zip(c) {
+            let old = f32::from(*dst);
+            *dst = (old + (src - old) * cover).clamp(0.0, 255.0) as u8;
         }
     }
 

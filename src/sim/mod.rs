@@ -410,9 +410,19 @@ impl Simulation {
         capsule(k[5], k[6], 7.5 * s, 7.5 * s, shirt, prims);
         capsule(b.chest, b.neck_top, 5.2 * s, 4.8 * s, skin, prims);
         for side in 0..2 {
-            capsule(k[5 + side], k[7 + side], 6.0 * s, 5.0 * s, shirt, prims);
-            let sleeve = mid(k[7 + side], k[9 + side], 0.12);
-            capsule(k[7 + side], sleeve, 5.0 * s, 4.8 * s, shirt, prims);
+            // Sleeves a shade darker than the chest, so the arm stands out
+            // from the body as it does under real lighting.
+            let sleeve_col = shirt.map(|v| v * SLEEVE_SHADE);
+            capsule(
+                k[5 + side],
+                k[7 + side],
+                6.0 * s,
+                5.0 * s,
+                sleeve_col,
+                prims,
+            );
+            let sleeve = mid(k[7 + side], k[9 + side], SLEEVE);
+            capsule(k[7 + side], sleeve, 5.0 * s, 4.8 * s, sleeve_col, prims);
             capsule(sleeve, k[9 + side], 4.3 * s, 3.6 * s, skin, prims);
             capsule(
                 k[9 + side],
@@ -622,6 +632,10 @@ impl Simulation {
 }
 
 const PARCEL_TAG: u16 = u16::MAX;
+/// How far down the forearm the sleeve reaches (0 = elbow, 1 = wrist): bare
+/// forearms are what let MoveNet find the wrists (long sleeves doubled the error).
+const SLEEVE: f64 = 0.12;
+const SLEEVE_SHADE: f32 = 0.72;
 
 /// What [`render`] wrote.
 #[derive(Clone, Debug)]

@@ -14,6 +14,8 @@ const KICK_MU: f64 = 0.35;
 /// A landing keeps this share of the horizontal speed, then slides to rest.
 const LANDING_KEEP: f64 = 0.25;
 const LANDING_MU: f64 = 0.5;
+/// Wrist to the end of the drawn hand (cm, for a 175 cm worker).
+const HAND_CM: f64 = 7.0;
 
 #[derive(Clone, Copy, Debug)]
 enum Target {
@@ -30,6 +32,9 @@ struct Key {
     /// Half the distance between the hands.
     hw: f64,
 }
+
+/// Two resolved key targets (position, half hand spacing) and the blend weight.
+type Keyed = (Option<(V3, f64)>, Option<(V3, f64)>, f64);
 
 #[derive(Clone, Copy, Debug)]
 struct RootSeg {
@@ -270,7 +275,7 @@ impl WorkerPlan {
     }
 
     /// Interpolated keyed target: (from, to, weight) each possibly procedural.
-    fn keyed(&self, keys: &[Key], t: f64) -> (Option<(V3, f64)>, Option<(V3, f64)>, f64) {
+    fn keyed(&self, keys: &[Key], t: f64) -> Keyed {
         let Some(i) = keys.iter().rposition(|k| k.t <= t) else {
             return (None, None, 0.0);
         };
@@ -304,7 +309,8 @@ impl WorkerPlan {
         let r3 = [root[0], root[1], 0.0];
         let sw = phase.map_or(0.0, f64::sin);
         let lift = |ph: f64| phase.map_or(0.0, |_| 9.0 * s * ph.cos().max(0.0));
-        // Procedural hands and feet: hanging arms, standing or walking legs.
+        // Procedural hands and feet: relaxed arms (elbows a little bent,
+        // swinging opposite the legs when walking), standing or walking legs.
         let hand_proc = |side: f64, swing: f64| {
             add(
                 r3,
@@ -313,7 +319,6 @@ impl WorkerPlan {
                         mul(l3, side * 23.0 * s),
                         mul(f3, 12.0 * s + swing * 16.0 * s),
                     ),
-                    // Hanging arms: the shoulder (145) less the arm (57), nearly straight.
                     [0.0, 0.0, (94.0 + 4.0 * swing.abs()) * s],
                 ),
             )
@@ -421,7 +426,7 @@ impl WorkerPlan {
             kp[5 + k] = sh;
             kp[7 + k] = el;
             kp[9 + k] = wr;
-            hand_tips[k] = add(wr, mul(unit(sub(wr, el)), 7.0 * s));
+            hand_tips[k] = add(wr, mul(unit(sub(wr, el)), HAND_CM * s));
         }
         let mut toes = [[0.0; 3]; 2];
         for k in 0..2 {
@@ -540,7 +545,8 @@ fn settle(plan: &mut Plan, pi: usize, t: f64, c: V3, yaw: f64) {
     seg_push(&mut plan.parcels[pi], t, PSeg::Rest { c }, yaw);
 }
 
-/// Slides from `c` with speed v0 along dir, then rests (or rides the belt).
+/// Slides from `c` with speed v0 along dir, then rests.
+#[allow(clippy::too_many_arguments)]
 fn slide(
     plan: &mut Plan,
     pi: usize,

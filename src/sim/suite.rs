@@ -208,7 +208,7 @@ fn build(i: usize, rng: &mut SplitMix64) -> Option<Scenario> {
                 centre_cm: p,
                 size_cm: [100.0, 60.0],
                 height_cm: rng.range(45.0, 70.0).round(),
-                yaw_deg: (pan_r.to_degrees() * -1.0).round(),
+                yaw_deg: (-pan_r.to_degrees()).round(),
             });
         }
     }
@@ -223,6 +223,8 @@ fn build(i: usize, rng: &mut SplitMix64) -> Option<Scenario> {
     let mut next_parcel = 1u32;
     let mut end_time: f64 = 0.0;
     let mut tags: Vec<&str> = Vec::new();
+    // Everywhere a worker stands at some point: others keep clear of these.
+    let mut spots: Vec<[f64; 2]> = Vec::new();
     for wid in 1..=n_workers {
         let height = rng.range(160.0, 188.0).round();
         let scale = height / 175.0;
@@ -232,7 +234,7 @@ fn build(i: usize, rng: &mut SplitMix64) -> Option<Scenario> {
             let xy = ctx.floor_at(rng.range(140.0, 628.0), rng.range(300.0, 540.0))?;
             if ctx.worker_ok(xy, height)
                 && !blocked(xy, 45.0)
-                && s.workers.iter().all(|w| dist(w.at_cm, xy) > 110.0)
+                && spots.iter().all(|p| dist(*p, xy) > 120.0)
                 && s.parcels
                     .iter()
                     .filter_map(|p| p.at_cm)
@@ -243,6 +245,7 @@ fn build(i: usize, rng: &mut SplitMix64) -> Option<Scenario> {
             }
         }
         let pos = pos?;
+        spots.push(pos);
         let facing = rng.range(0.0, 360.0).round();
         s.workers.push(WorkerSpec {
             id: wid,
@@ -319,7 +322,13 @@ fn build(i: usize, rng: &mut SplitMix64) -> Option<Scenario> {
                     round1(here[0] + a.cos() * 120.0),
                     round1(here[1] + a.sin() * 120.0),
                 ];
-                if ctx.worker_ok(to, height) && !blocked(to, 45.0) {
+                if ctx.worker_ok(to, height)
+                    && !blocked(to, 45.0)
+                    && spots[..spots.len() - 1]
+                        .iter()
+                        .all(|p| dist(*p, to) > 120.0)
+                {
+                    spots.push(to);
                     let mut w = act(ActionKind::Walk, t);
                     w.to_cm = Some(to);
                     s.actions.push(w);
@@ -360,6 +369,7 @@ fn build(i: usize, rng: &mut SplitMix64) -> Option<Scenario> {
                     s.actions.push(c);
                     t += 0.25 + len / 110.0 + 0.15;
                     here = to;
+                    spots.push(to);
                     face = a.to_degrees();
                     break;
                 }
