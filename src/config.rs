@@ -63,6 +63,20 @@ pub fn toml_error(text: &str, e: &toml::de::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_documented_config_is_valid() {
+        let doc = include_str!("../docs/config.md");
+        let start = doc
+            .find("```toml")
+            .expect("docs/config.md has a TOML block")
+            + 7;
+        let end = start + doc[start..].find("```").expect("closed block");
+        let cfg: AnalysisConfig = toml::from_str(&doc[start..end]).unwrap();
+        assert_eq!(cfg.rules.zones.len(), 1);
+        assert_eq!(cfg.rules.max_drop_cm, 50.0);
+    }
+
     use super::*;
 
     #[test]

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::geometry::Calibration;
 use crate::motion::{Blob, MotionDetector};
 use crate::pose::plan::{plan, PlanConfig};
-use crate::pose::{PoseEstimator, PoseTimings};
+use crate::pose::{Person, PoseEstimator, PoseTimings};
 use crate::rules::{Event, Rules};
 use crate::source::Frame;
 use crate::track::{Appearance, ObjectTracker, PersonTrack, PersonTracker};
@@ -99,9 +99,10 @@ impl<P: PoseEstimator> Analyzer<P> {
             .map(|p| Appearance::describe(&frame.image, p))
             .collect();
         self.people.update_with_appearance(t, &people, &looks);
-        let person_boxes: Vec<BBox> = self.people.visible().map(|p| p.person.bbox).collect();
-        self.objects.update(t, &blobs, &person_boxes);
         let visible: Vec<PersonTrack> = self.people.visible().cloned().collect();
+        let bodies: Vec<&Person> = visible.iter().map(|p| &p.person).collect();
+        let off_body = self.motion.blobs_off(&bodies);
+        self.objects.update(t, &off_body, &bodies);
         let events = self.rules.update(t, &visible, self.objects.tracks());
         let t4 = Instant::now();
         let tm = &mut self.timings;

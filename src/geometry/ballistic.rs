@@ -147,11 +147,11 @@ pub fn fit(cal: &Calibration, points: &[ImagePoint], priors: &[Prior]) -> Option
         };
         for (p, z) in points.iter().zip(depth.iter_mut()) {
             let w = traj.position(p.t_s);
+            // A wild intermediate solution keeps the previous weight.
             let zc = dot(r[2], w) + tr[2];
-            if zc <= 1.0 {
-                return None;
+            if zc > 1.0 {
+                *z = zc;
             }
-            *z = zc;
         }
         solution = Some(traj);
     }

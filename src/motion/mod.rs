@@ -1,8 +1,10 @@
-//! Motion: a running-average background over a reduced grey image, thresholded
+//! Motion: a running-average background over a reduced image (luma and a
+//! red–blue chroma channel, so brown cardboard shows on grey concrete), thresholded
 //! difference, dilation and connected components give blobs of moving things.
 //! Runs on every frame; its blobs gate and place the pose model.
 
 use crate::bbox::BBox;
+use crate::pose::Person;
 use crate::source::RgbImage;
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +58,8 @@ pub struct MotionDetector {
     prev: Vec<u8>,
     background: Vec<f32>,
     fg: Vec<u8>,
+    /// The latest frame's foreground, kept while bodies are cut out of `fg`.
+    fg_all: Vec<u8>,
     dilated: Vec<u8>,
     mask: Vec<bool>,
     stack: Vec<u32>,
@@ -73,6 +77,7 @@ impl MotionDetector {
             prev: Vec::new(),
             background: Vec::new(),
             fg: Vec::new(),
+            fg_all: Vec::new(),
             dilated: Vec::new(),
             mask: Vec::new(),
             stack: Vec::new(),
@@ -90,10 +95,12 @@ impl MotionDetector {
         self.w = (image.width / self.factor) as usize;
         self.h = (image.height / self.factor) as usize;
         let n = self.w * self.h;
-        self.grey = vec![0; n];
-        self.prev = vec![0; n];
+        // Two channels per cell: luma, then chroma.
+        self.grey = vec![0; 2 * n];
+        self.prev = vec![0; 2 * n];
         self.background = Vec::with_capacity(n);
         self.fg = vec![0; n];
+        self.fg_all = vec![0; n];
         self.dilated = vec![0; n];
         let f = self.factor as f32;
         self.mask = (0..n)
@@ -129,42 +136,82 @@ impl MotionDetector {
         self.last_time_s = Some(t_s);
         let alpha = 1.0 - (-dt / self.cfg.background_time_s.max(0.01)).exp();
         let thr = f32::from(self.cfg.threshold);
-        for i in 0..self.grey.len() {
-            let g = f32::from(self.grey[i]);
-            let d = g - self.background[i];
-            let moving = d.abs() > thr && !self.mask[i];
+        for i in 0..self.fg.len() {
+            let c = [2 * i, 2 * i + 1];
+            let d = c.map(|k| f32::from(self.grey[k]) - self.background[k]);
+            let moving = (d[0].abs() > thr || d[1].abs() > thr) && !self.mask[i];
             self.fg[i] = u8::from(moving);
             // Pixels changing frame to frame (a body passing) feed the background
             // 10× slower; pixels that differ from it but hold still (a ghost of
             // someone who stood there at start, a parcel left lying) at the
             // normal rate, so they fade in about `background_time_s`.
-            let changing = self.grey[i].abs_diff(self.prev[i]) > self.cfg.threshold / 2;
-            self.background[i] += d * if moving && changing {
+            let changing = c
+                .iter()
+                .any(|&k| self.grey[k].abs_diff(self.prev[k]) > self.cfg.threshold / 2);
+            let rate = if moving && changing {
                 alpha * 0.1
             } else {
                 alpha
             };
+            for (k, d) in c.into_iter().zip(d) {
+                self.background[k] += d * rate;
+            }
         }
         self.prev.copy_from_slice(&self.grey);
         self.dilate();
         self.components()
     }
 
-    /// Box-averages the RGB frame into the reduced grey image (BT.601 luma).
+    /// The latest frame's blobs with the given people's bodies cut out: what
+    /// moves off the body. A parcel in the hands, falling past the legs or
+    /// leaving them is its own blob here even while it touches the worker.
+    pub fn blobs_off(&mut self, people: &[&Person]) -> Vec<Blob> {
+        if self.fg.is_empty() {
+            return Vec::new();
+        }
+        self.fg_all.copy_from_slice(&self.fg);
+        let f = self.factor as f32;
+        for p in people {
+            let b = p.bbox.expand(0.1 * p.bbox.width(), 0.1 * p.bbox.height());
+            let (x0, y0) = ((b.x0 / f).max(0.0) as usize, (b.y0 / f).max(0.0) as usize);
+            let (x1, y1) = (
+                ((b.x1 / f).max(0.0) as usize).min(self.w),
+                ((b.y1 / f).max(0.0) as usize).min(self.h),
+            );
+            for y in y0..y1 {
+                for x in x0..x1 {
+                    let i = y * self.w + x;
+                    if self.fg[i] == 1 && p.covers((x as f32 + 0.5) * f, (y as f32 + 0.5) * f) {
+                        self.fg[i] = 0;
+                    }
+                }
+            }
+        }
+        self.dilate();
+        let blobs = self.components();
+        self.fg.copy_from_slice(&self.fg_all);
+        blobs
+    }
+
+    /// Box-averages the RGB frame into the reduced image: BT.601 luma and
+    /// (R − B) / 2 + 128.
     fn reduce(&mut self, image: &RgbImage) {
         let f = self.factor as usize;
         let stride = image.width as usize * 3;
         let norm = (f * f) as u32;
         for y in 0..self.h {
             for x in 0..self.w {
-                let mut acc = 0u32;
+                let (mut acc, mut rb) = (0u32, 0u32);
                 for dy in 0..f {
                     let row = &image.data[(y * f + dy) * stride + x * f * 3..][..f * 3];
                     for p in row.chunks_exact(3) {
                         acc += 77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2]);
+                        rb += 255 + u32::from(p[0]) - u32::from(p[2]);
                     }
                 }
-                self.grey[y * self.w + x] = ((acc / norm) >> 8) as u8;
+                let i = 2 * (y * self.w + x);
+                self.grey[i] = ((acc / norm) >> 8) as u8;
+                self.grey[i + 1] = (rb / norm / 2) as u8;
             }
         }
     }

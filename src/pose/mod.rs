@@ -77,6 +77,47 @@ pub struct Person {
     pub keypoints: [Keypoint; NUM_KEYPOINTS],
 }
 
+impl Person {
+    /// Whether pixel (x, y) lies on the body: within a limb's thickness of a
+    /// skeleton segment or in the torso. Tells a parcel just out of the hands
+    /// (off the body) from the arm that threw it (on it).
+    pub fn covers(&self, x: f32, y: f32) -> bool {
+        let r = 0.07 * self.bbox.height();
+        let k = &self.keypoints;
+        let seen = |i: usize| k[i].score >= 0.2;
+        let near = |a: usize, b: usize, r: f32| {
+            seen(a) && seen(b) && segment_distance((x, y), (k[a].x, k[a].y), (k[b].x, k[b].y)) <= r
+        };
+        // Hands reach past the wrist keypoints by about 40% of a forearm.
+        let hand = |e: usize, w: usize| {
+            seen(e) && seen(w) && {
+                let (dx, dy) = (k[w].x - k[e].x, k[w].y - k[e].y);
+                let tip = (k[w].x + 0.4 * dx, k[w].y + 0.4 * dy);
+                segment_distance((x, y), (k[w].x, k[w].y), tip) <= r
+            }
+        };
+        SKELETON.iter().any(|&(a, b)| near(a, b, r))
+            || hand(7, 9)
+            || hand(8, 10)
+            // Torso diagonals, thicker.
+            || near(5, 12, 1.5 * r)
+            || near(6, 11, 1.5 * r)
+            || (seen(0) && (k[0].x - x).hypot(k[0].y - y) <= 1.5 * r)
+    }
+}
+
+/// Distance from point p to segment ab.
+fn segment_distance(p: (f32, f32), a: (f32, f32), b: (f32, f32)) -> f32 {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let len2 = dx * dx + dy * dy;
+    let t = if len2 > 0.0 {
+        (((p.0 - a.0) * dx + (p.1 - a.1) * dy) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    (p.0 - a.0 - t * dx).hypot(p.1 - a.1 - t * dy)
+}
+
 /// Time spent per stage, accumulated over calls.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PoseTimings {

@@ -27,8 +27,8 @@ pub struct FlightMeasure {
 /// A wrist sample: time and (left, right) wrist pixels where seen.
 pub type WristSample = (f64, [Option<(f32, f32)>; 2]);
 
-/// Fewest image points that make a flight: 6 unknowns need more than 3.
-const MIN_POINTS: usize = 4;
+/// Fewest image points that make a flight (the landing anchor and priors add more).
+const MIN_POINTS: usize = 3;
 /// A track that never moves this far (px) did not fly.
 const MIN_TRAVEL_PX: f32 = 8.0;
 /// Share of its horizontal speed a cardboard parcel keeps as it lands and
@@ -61,12 +61,21 @@ pub fn measure_flight(
             v: f64::from(p.y),
         })
         .collect();
-    // Grow the flight while the points stay on one ballistic path.
+    // Grow the flight while the points stay on one ballistic path. Weak
+    // priors (hands at about waist height, no great speed along the line of
+    // sight) keep fits of a few jittery points from running off.
+    let ray = cal.pixel_ray(f64::from(first.x), f64::from(first.y));
+    let n = ray[0].hypot(ray[1]).max(1e-9);
+    let sight = [ray[0] / n, ray[1] / n, 0.0];
+    let weak = [
+        Prior::height(first.t_s, 90.0, 60.0),
+        Prior::velocity(first.t_s, sight, 0.0, 300.0),
+    ];
     let mut airborne = MIN_POINTS;
     let mut best: Fit =
-        fit(cal, &obs[..airborne], &[]).filter(|f| f.max_px <= cfg.flight_fit_px)?;
+        fit(cal, &obs[..airborne], &weak).filter(|f| f.max_px <= cfg.flight_fit_px)?;
     while airborne < obs.len() {
-        match fit(cal, &obs[..=airborne], &[]) {
+        match fit(cal, &obs[..=airborne], &weak) {
             Some(f) if f.max_px <= cfg.flight_fit_px => {
                 best = f;
                 airborne += 1;
@@ -123,6 +132,16 @@ pub fn measure_flight(
         .map(|v| v * v)
         .sum::<f64>()
         .sqrt();
+    tracing::debug!(
+        airborne,
+        t_release,
+        t_land,
+        ?release,
+        ?landing,
+        speed,
+        rms_px = fitted.rms_px,
+        "flight fit"
+    );
     // A person cannot release above 3 m or faster than 10 m/s; a path that
     // says so is a fit to something else (a belt, a shadow, a limb).
     if !(0.0..=300.0).contains(&release[2]) || speed > 1000.0 || drop < -30.0 {
@@ -168,12 +187,13 @@ fn closest_time(cal: &Calibration, f: &Fit, t0: f64, t1: f64, q: (f64, f64)) -> 
         .map_or(t1, |(t, _)| t)
 }
 
-/// When the parcel left the hands: the time, up to 0.3 s before it was first
-/// seen apart from the worker, at which the path run backwards passes closest
-/// to a wrist or between the wrists.
+/// When the parcel left the hands: the time, from 0.3 s before to 0.1 s after
+/// the track's first point (its last sighting in the hands, or its first
+/// apart from the worker), at which the path passes closest to a wrist or
+/// between the wrists.
 fn release_time(cal: &Calibration, f: &Fit, t_first: f64, wrists: &[WristSample]) -> f64 {
     let mut best: Option<(f64, f64)> = None;
-    for i in 0..=60 {
+    for i in 0..=80 {
         let t = t_first - 0.3 + 0.005 * f64::from(i);
         let Some((u, v)) = cal.project(f.trajectory.position(t)) else {
             continue;

@@ -11,7 +11,7 @@ pub use flight::{measure_flight, FlightMeasure, WristSample};
 use crate::bbox::BBox;
 use crate::geometry::Calibration;
 use crate::motion::point_in_polygon;
-use crate::pose::Keypoint;
+use crate::pose::{Keypoint, L_ANKLE, L_WRIST, R_ANKLE, R_WRIST};
 use crate::track::{ObjectTrack, PersonTrack, TrajectoryPoint};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
@@ -33,7 +33,7 @@ pub struct RulesConfig {
     /// wrist left that worker's hands. Default 0.35.
     pub hand_reach: f64,
     /// Image error (px) beyond which a point is no longer on the ballistic
-    /// path: the parcel has landed. Default 3.
+    /// path: the parcel has landed. Default 6 (blob centres jitter by a few px).
     pub flight_fit_px: f64,
     /// A parcel moved at least this far (cm) by a fast foot is kicked. Default 25.
     pub min_kick_distance_cm: f64,
@@ -50,7 +50,7 @@ impl Default for RulesConfig {
             zones: Vec::new(),
             landed_centre_height_cm: 12.0,
             hand_reach: 0.35,
-            flight_fit_px: 3.0,
+            flight_fit_px: 6.0,
             min_kick_distance_cm: 25.0,
             kick_foot_speed: 1.2,
         }
@@ -120,16 +120,15 @@ struct PersonSample {
     keypoints: [Keypoint; 17],
 }
 
-const L_WRIST: usize = 9;
-const R_WRIST: usize = 10;
-const L_ANKLE: usize = 15;
-const R_ANKLE: usize = 16;
 const MIN_KP_SCORE: f32 = 0.2;
 /// How long people's history is kept, s.
 const HISTORY_S: f64 = 1.0;
 /// A parcel that has not moved more than this many px for `REST_S` is at rest.
 const REST_PX: f32 = 2.5;
 const REST_S: f64 = 0.15;
+/// The smallest parcel blob, as a share of the area of the box of the worker
+/// holding it (a 20 cm parcel by a 170 cm worker is about 0.03).
+const MIN_PARCEL_SHARE: f32 = 0.02;
 /// Kicks that move a parcel further than this (cm) are tracking errors.
 const MAX_KICK_CM: f64 = 600.0;
 /// Wider than this on the floor (cm) is not a parcel.
@@ -157,6 +156,8 @@ struct ParcelState {
     points: Vec<TrajectoryPoint>,
     done: bool,
     last_seen_s: f64,
+    /// Index of the last point seen in the worker's hands (Hands origin).
+    last_held: Option<usize>,
 }
 
 /// The rule engine for one camera.
@@ -212,6 +213,14 @@ impl Rules {
             };
             if !self.parcels.contains_key(&obj.id) {
                 let origin = self.origin_of(&last);
+                tracing::debug!(
+                    id = obj.id,
+                    t = last.t_s,
+                    x = last.x,
+                    y = last.y,
+                    ?origin,
+                    "new object"
+                );
                 self.parcels.insert(
                     obj.id,
                     ParcelState {
@@ -219,13 +228,21 @@ impl Rules {
                         points: Vec::new(),
                         done: false,
                         last_seen_s: last.t_s,
+                        last_held: None,
                     },
                 );
             }
+            let held = match self.parcels[&obj.id].origin {
+                Origin::Hands { person, .. } => self.in_hands(person, &last),
+                _ => false,
+            };
             let st = self.parcels.get_mut(&obj.id).expect("inserted above");
             if st.points.last().is_none_or(|p| p.t_s < last.t_s) {
                 st.points.push(last);
                 st.last_seen_s = last.t_s;
+                if held {
+                    st.last_held = Some(st.points.len() - 1);
+                }
             }
             if matches!(st.origin, Origin::Other) && !st.done {
                 // A resting parcel (e.g. placed earlier) set moving by a foot.
@@ -249,11 +266,18 @@ impl Rules {
             let gone = !live.contains(&id);
             let st = &self.parcels[&id];
             if !st.done {
-                let first_t = st.points.first().map_or(t_s, |p| p.t_s);
-                let settled = at_rest(&st.points) || gone || t_s - first_t > DECIDE_AFTER_S;
+                // A parcel still in the hands is not decided yet; the clock
+                // starts when it leaves them.
+                let held_now = st.last_held == Some(st.points.len() - 1);
+                let since = st.last_held.map_or(0, |i| i);
+                let first_t = st.points.get(since).map_or(t_s, |p| p.t_s);
+                let settled =
+                    (at_rest(&st.points) && !held_now) || gone || t_s - first_t > DECIDE_AFTER_S;
                 if settled {
                     let st = st.clone();
-                    events.extend(self.decide(id, &st));
+                    let decided = self.decide(id, &st);
+                    tracing::debug!(id, t = t_s, points = st.points.len(), ?decided, "decided");
+                    events.extend(decided);
                     self.parcels.get_mut(&id).expect("present").done = true;
                 }
             }
@@ -298,6 +322,10 @@ impl Rules {
     fn hands_near(&self, p: &TrajectoryPoint) -> Option<(u64, BBox)> {
         let mut best: Option<(f32, u64, BBox)> = None;
         for s in self.history.iter().filter(|s| p.t_s - s.t_s <= 0.25) {
+            // Smaller than a small parcel next to this person: a hand, not a parcel.
+            if p.bbox.area() < MIN_PARCEL_SHARE * s.bbox.area() {
+                continue;
+            }
             let reach = self.cfg.hand_reach as f32 * s.bbox.height()
                 + 0.5 * p.bbox.width().max(p.bbox.height());
             for k in [L_WRIST, R_WRIST] {
@@ -312,6 +340,21 @@ impl Rules {
             }
         }
         best.map(|(_, id, b)| (id, b))
+    }
+
+    /// Whether `p` is at `person`'s wrists in the latest sample at its time.
+    fn in_hands(&self, person: u64, p: &TrajectoryPoint) -> bool {
+        self.history
+            .iter()
+            .rev()
+            .find(|s| s.id == person && s.t_s <= p.t_s + 1e-9)
+            .is_some_and(|s| {
+                let reach = 0.5 * p.bbox.width().max(p.bbox.height()) + 0.1 * s.bbox.height();
+                [L_WRIST, R_WRIST].iter().any(|&k| {
+                    let w = s.keypoints[k];
+                    w.score >= MIN_KP_SCORE && (w.x - p.x).hypot(w.y - p.y) <= reach
+                })
+            })
     }
 
     /// A person with an ankle near `p` that was moving fast around then.
@@ -357,10 +400,12 @@ impl Rules {
             Origin::Other => Vec::new(),
             Origin::Hands { person, bbox } => {
                 let wrists = self.wrist_track(*person);
-                let flight = measure_flight(&self.cal, &self.cfg, &st.points, &wrists);
-                // Without a flight, only something left lying apart from the
-                // worker was put down; a limb or a bag moves on with them.
-                if flight.is_none() && !self.left_lying(&st.points) {
+                // The flight starts from the last sighting in the hands.
+                let from = st.last_held.unwrap_or(0);
+                let flight = measure_flight(&self.cal, &self.cfg, &st.points[from..], &wrists);
+                // A parcel put down or thrown ends up lying; a limb or a bag
+                // moves on with the worker.
+                if !self.left_lying(&st.points) {
                     return Vec::new();
                 }
                 let t_s = flight.as_ref().map_or(st.points[0].t_s, |f| f.t_release_s);
@@ -623,8 +668,16 @@ mod tests {
         at: impl Fn(f64) -> Option<[f64; 3]>,
         feet: impl Fn(f64) -> [[f64; 3]; 2],
     ) -> Vec<Event> {
+        run_with(RulesConfig::default(), at, feet)
+    }
+
+    fn run_with(
+        cfg: RulesConfig,
+        at: impl Fn(f64) -> Option<[f64; 3]>,
+        feet: impl Fn(f64) -> [[f64; 3]; 2],
+    ) -> Vec<Event> {
         let cal = camera([0.0; 5]);
-        let mut rules = Rules::new(RulesConfig::default(), cal.clone());
+        let mut rules = Rules::new(cfg, cal.clone());
         let mut seen = Vec::new();
         let mut events = Vec::new();
         for i in 0..75 {
@@ -694,6 +747,35 @@ mod tests {
         };
         let f = h.flight.as_ref().expect("the drop is measured");
         assert!((f.drop_height_cm - 40.0).abs() < 3.0, "{f:?}");
+    }
+
+    #[test]
+    fn a_zone_with_a_30cm_limit_flags_a_40cm_drop_and_names_itself() {
+        let cfg = RulesConfig {
+            zones: vec![Zone {
+                name: "fragile".into(),
+                floor_polygon_cm: vec![
+                    [-100.0, 300.0],
+                    [100.0, 300.0],
+                    [100.0, 500.0],
+                    [-100.0, 500.0],
+                ],
+                max_drop_cm: Some(30.0),
+                max_throw_cm: None,
+            }],
+            ..RulesConfig::default()
+        };
+        let events = run_with(cfg, dropped_from(52.0), standing);
+        let v: Vec<&Violation> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Violation(v) => Some(v),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(v.len(), 1, "{events:?}");
+        assert_eq!(v[0].zone.as_deref(), Some("fragile"));
+        assert_eq!(v[0].limit_drop_cm, Some(30.0));
     }
 
     #[test]
