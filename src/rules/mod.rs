@@ -155,7 +155,6 @@ struct ParcelState {
     origin: Origin,
     points: Vec<TrajectoryPoint>,
     done: bool,
-    last_seen_s: f64,
     /// Index of the last point seen in the worker's hands (Hands origin).
     last_held: Option<usize>,
 }
@@ -227,7 +226,6 @@ impl Rules {
                         origin,
                         points: Vec::new(),
                         done: false,
-                        last_seen_s: last.t_s,
                         last_held: None,
                     },
                 );
@@ -239,7 +237,6 @@ impl Rules {
             let st = self.parcels.get_mut(&obj.id).expect("inserted above");
             if st.points.last().is_none_or(|p| p.t_s < last.t_s) {
                 st.points.push(last);
-                st.last_seen_s = last.t_s;
                 if held {
                     st.last_held = Some(st.points.len() - 1);
                 }
