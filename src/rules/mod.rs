@@ -133,6 +133,10 @@ const MIN_PARCEL_SHARE: f32 = 0.02;
 const MAX_KICK_CM: f64 = 600.0;
 /// Wider than this on the floor (cm) is not a parcel.
 const MAX_PARCEL_CM: f64 = 120.0;
+/// A parcel handled again within this many seconds counts once.
+const REHANDLE_S: f64 = 3.0;
+/// A parcel counts as let go once it has been out of the hands this long, s.
+const HANDS_OFF_S: f64 = 0.3;
 /// A released parcel not resolved after this long is decided with what is known.
 const DECIDE_AFTER_S: f64 = 1.5;
 
@@ -157,6 +161,8 @@ struct ParcelState {
     done: bool,
     /// Index of the last point seen in the worker's hands (Hands origin).
     last_held: Option<usize>,
+    /// When this parcel last counted as handled (kept when it moves again).
+    handled_s: Option<f64>,
 }
 
 /// The rule engine for one camera.
@@ -227,6 +233,7 @@ impl Rules {
                         points: Vec::new(),
                         done: false,
                         last_held: None,
+                        handled_s: None,
                     },
                 );
             }
@@ -241,18 +248,16 @@ impl Rules {
                     st.last_held = Some(st.points.len() - 1);
                 }
             }
-            if matches!(st.origin, Origin::Other) && !st.done {
-                // A resting parcel (e.g. placed earlier) set moving by a foot.
-                if let Some(start) = motion_onset(&st.points) {
-                    if let Some((person, bbox)) = self.fast_foot_near(&start) {
-                        let st = self.parcels.get_mut(&obj.id).expect("present");
-                        st.origin = Origin::Foot {
-                            person,
-                            bbox,
-                            start,
-                        };
-                    }
-                }
+            // A resting parcel set moving again starts a new story: picked up
+            // (hands), kicked (a fast foot), or pushed by something else.
+            let restarts = st.done || matches!(st.origin, Origin::Other);
+            if let Some(start) = motion_onset(&st.points).filter(|_| restarts) {
+                let origin = self.origin_of(&start);
+                let st = self.parcels.get_mut(&obj.id).expect("present");
+                st.origin = origin;
+                st.points = vec![start, last];
+                st.done = false;
+                st.last_held = None;
             }
         }
         // Decide the parcels whose story is complete: at rest, gone, or old.
@@ -265,17 +270,24 @@ impl Rules {
             if !st.done {
                 // A parcel still in the hands is not decided yet; the clock
                 // starts when it leaves them.
-                let held_now = st.last_held == Some(st.points.len() - 1);
-                let since = st.last_held.map_or(0, |i| i);
-                let first_t = st.points.get(since).map_or(t_s, |p| p.t_s);
+                let held_t = st.last_held.map(|i| st.points[i].t_s);
+                let first_t = held_t.unwrap_or_else(|| st.points.first().map_or(t_s, |p| p.t_s));
+                // Out of the hands for a moment, so a wrist keypoint that
+                // jitters off a carried parcel does not end its story.
+                let let_go = held_t.is_none_or(|h| t_s - h >= HANDS_OFF_S);
                 let settled =
-                    (at_rest(&st.points) && !held_now) || gone || t_s - first_t > DECIDE_AFTER_S;
+                    (at_rest(&st.points) && let_go) || gone || t_s - first_t > DECIDE_AFTER_S;
                 if settled {
                     let st = st.clone();
-                    let decided = self.decide(id, &st);
+                    let decided = self.decide(id, &st, t_s);
                     tracing::debug!(id, t = t_s, points = st.points.len(), ?decided, "decided");
+                    let handled = decided.iter().any(|e| matches!(e, Event::Handling(_)));
                     events.extend(decided);
-                    self.parcels.get_mut(&id).expect("present").done = true;
+                    let st = self.parcels.get_mut(&id).expect("present");
+                    st.done = true;
+                    if handled {
+                        st.handled_s = Some(t_s);
+                    }
                 }
             }
             if gone {
@@ -392,7 +404,7 @@ impl Rules {
         best.map(|(_, id, b)| (id, b))
     }
 
-    fn decide(&self, parcel_id: u64, st: &ParcelState) -> Vec<Event> {
+    fn decide(&self, parcel_id: u64, st: &ParcelState, t_s: f64) -> Vec<Event> {
         match &st.origin {
             Origin::Other => Vec::new(),
             Origin::Hands { person, bbox } => {
@@ -405,13 +417,18 @@ impl Rules {
                 if !self.left_lying(&st.points) {
                     return Vec::new();
                 }
-                let t_s = flight.as_ref().map_or(st.points[0].t_s, |f| f.t_release_s);
-                let mut out = vec![Event::Handling(Handling {
-                    t_s,
-                    person_id: *person,
-                    parcel_id,
-                    flight: flight.clone(),
-                })];
+                // The same parcel moving again within seconds is one handling
+                // (a carried parcel set down, nudged, set down again).
+                let again = st.handled_s.is_some_and(|h| t_s - h < REHANDLE_S);
+                let mut out = Vec::new();
+                if !again {
+                    out.push(Event::Handling(Handling {
+                        t_s: flight.as_ref().map_or(st.points[0].t_s, |f| f.t_release_s),
+                        person_id: *person,
+                        parcel_id,
+                        flight: flight.clone(),
+                    }));
+                }
                 if let Some(f) = flight {
                     let (zone, max_drop, max_throw) = self.limits_at(f.release_cm);
                     if f.drop_height_cm > max_drop || f.throw_distance_cm > max_throw {
@@ -785,6 +802,20 @@ mod tests {
             ),
             "{events:?}"
         );
+    }
+
+    #[test]
+    fn parcel_set_down_then_nudged_and_set_down_again_is_one_handling() {
+        let at = |t: f64| {
+            let nudge = ((t - 1.8) / 0.2).clamp(0.0, 1.0);
+            (t >= 1.0).then_some([30.0 * nudge, 400.0, 50.0])
+        };
+        let events = run(at, standing);
+        let handled = events
+            .iter()
+            .filter(|e| matches!(e, Event::Handling(_)))
+            .count();
+        assert_eq!(handled, 1, "{events:?}");
     }
 
     #[test]
