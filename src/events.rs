@@ -1,5 +1,5 @@
 //! Replay output records (one JSON object per line; contract in
-//! ARCHITECTURE.md and docs/replay.md).
+//! ARCHITECTURE.md, fields in the README).
 
 use crate::rules::{Event, Handling, Violation, ViolationKind};
 use serde::Serialize;

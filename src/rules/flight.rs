@@ -64,9 +64,7 @@ pub fn measure_flight(
     // Grow the flight while the points stay on one ballistic path. Weak
     // priors (hands at about waist height, no great speed along the line of
     // sight) keep fits of a few jittery points from running off.
-    let ray = cal.pixel_ray(f64::from(first.x), f64::from(first.y));
-    let n = ray[0].hypot(ray[1]).max(1e-9);
-    let sight = [ray[0] / n, ray[1] / n, 0.0];
+    let sight = horizontal(cal.pixel_ray(f64::from(first.x), f64::from(first.y)));
     let weak = [
         Prior::height(first.t_s, 90.0, 60.0),
         Prior::velocity(first.t_s, sight, 0.0, 300.0),
@@ -106,11 +104,8 @@ pub fn measure_flight(
     // One camera barely sees speed along its line of sight. The slide after
     // landing does: a parcel slides on along its flight, slower.
     if let Some(slide) = slide_velocity(cal, &obs[airborne..], z_land) {
-        let c = cal.camera_center();
-        let l = best.trajectory.position(t_land);
-        let (dx, dy) = (l[0] - c[0], l[1] - c[1]);
-        let n = dx.hypot(dy).max(1e-9);
-        let axis = [dx / n, dy / n, 0.0];
+        let (c, l) = (cal.camera_center(), best.trajectory.position(t_land));
+        let axis = horizontal([l[0] - c[0], l[1] - c[1], 0.0]);
         let along = (slide[0] * axis[0] + slide[1] * axis[1]) / SLIDE_RETAINED;
         priors.push(Prior::velocity(
             t_land,
@@ -161,6 +156,12 @@ pub fn measure_flight(
         rms_px: fitted.rms_px,
         confidence,
     })
+}
+
+/// The horizontal unit vector along `v`: the line of sight over the floor.
+fn horizontal(v: [f64; 3]) -> [f64; 3] {
+    let n = v[0].hypot(v[1]).max(1e-9);
+    [v[0] / n, v[1] / n, 0.0]
 }
 
 /// Horizontal velocity (cm/s) on the landing plane right after landing, from
