@@ -158,20 +158,5 @@ fn real_cctv_sample_tracks_walkers_with_stable_ids_and_flags_nothing() {
     );
 
     // The overlay is H.264, one frame per input frame, as ffprobe sees it.
-    let probe = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-count_frames",
-            "-show_entries",
-            "stream=codec_name,nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&overlay)
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "h264,795");
+    assert_eq!(ffprobe(&overlay), ("h264".to_string(), 795));
 }

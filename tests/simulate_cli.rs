@@ -3,11 +3,10 @@
 
 mod common;
 
-use common::{assert_one_line_error, sortwatch, tmp};
+use common::{assert_one_line_error, ffprobe, sortwatch, tmp};
 use serde_json::Value;
 use sortwatch::geometry::Calibration;
 use std::path::Path;
-use std::process::Command;
 
 fn simulate(scenario: &str, out: &Path) -> std::process::Output {
     sortwatch()
@@ -15,29 +14,6 @@ fn simulate(scenario: &str, out: &Path) -> std::process::Output {
         .arg(out)
         .output()
         .unwrap()
-}
-
-fn ffprobe(video: &Path) -> (String, u64) {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-count_frames",
-            "-show_entries",
-            "stream=codec_name,nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(video)
-        .output()
-        .expect("ffprobe");
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let (codec, frames) = text
-        .split_once(',')
-        .unwrap_or_else(|| panic!("ffprobe said {text:?}"));
-    (codec.to_string(), frames.trim().parse().unwrap())
 }
 
 #[test]

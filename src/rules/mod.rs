@@ -710,6 +710,16 @@ mod tests {
         events
     }
 
+    fn violations(events: &[Event]) -> Vec<&Violation> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Violation(v) => Some(v),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn standing(_: f64) -> [[f64; 3]; 2] {
         [[-10.0, 380.0, 8.0], [10.0, 380.0, 8.0]]
     }
@@ -740,13 +750,7 @@ mod tests {
         let f = handled[0].flight.as_ref().expect("the drop is measured");
         assert!((f.drop_height_cm - 78.0).abs() < 3.0, "{f:?}");
         assert!(f.throw_distance_cm < 5.0, "{f:?}");
-        let v: Vec<&Violation> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Violation(v) => Some(v),
-                _ => None,
-            })
-            .collect();
+        let v = violations(&events);
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].kind, ViolationKind::Throw);
         assert_eq!((v[0].person_id, v[0].parcel_id), (1, 7));
@@ -780,13 +784,7 @@ mod tests {
             ..RulesConfig::default()
         };
         let events = run_with(cfg, dropped_from(52.0), standing);
-        let v: Vec<&Violation> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Violation(v) => Some(v),
-                _ => None,
-            })
-            .collect();
+        let v = violations(&events);
         assert_eq!(v.len(), 1, "{events:?}");
         assert_eq!(v[0].zone.as_deref(), Some("fragile"));
         assert_eq!(v[0].limit_drop_cm, Some(30.0));
@@ -840,12 +838,9 @@ mod tests {
             })
         };
         let events = run(parcel, feet);
-        let kicks: Vec<&Violation> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Violation(v) if v.kind == ViolationKind::Kick => Some(v),
-                _ => None,
-            })
+        let kicks: Vec<&Violation> = violations(&events)
+            .into_iter()
+            .filter(|v| v.kind == ViolationKind::Kick)
             .collect();
         assert_eq!(kicks.len(), 1, "{events:?}");
         let d = kicks[0].kick_distance_cm.unwrap();

@@ -54,3 +54,27 @@ pub fn tmp() -> tempfile::TempDir {
 pub fn path(p: &str) -> PathBuf {
     PathBuf::from(p)
 }
+
+/// Codec and decoded frame count of a video's first stream, as ffprobe sees it.
+pub fn ffprobe(video: &Path) -> (String, u64) {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(video)
+        .output()
+        .expect("ffprobe (apt package ffmpeg) runs");
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (codec, frames) = text
+        .split_once(',')
+        .unwrap_or_else(|| panic!("ffprobe said {text:?}"));
+    (codec.to_string(), frames.trim().parse().unwrap())
+}
