@@ -27,22 +27,6 @@ fn survey(edit: impl Fn(String) -> String) -> (tempfile::TempDir, std::path::Pat
     (d, path)
 }
 
-fn calibrate(
-    points: &std::path::Path,
-    out: &std::path::Path,
-    extra: &[&str],
-) -> std::process::Output {
-    sortwatch()
-        .arg("calibrate")
-        .arg("--points")
-        .arg(points)
-        .arg("--out")
-        .arg(out)
-        .args(extra)
-        .output()
-        .unwrap()
-}
-
 /// Calibrates the docs survey of the real sample and previews it on `frame`.
 fn preview(frame: &str, d: &tempfile::TempDir) -> std::process::Output {
     let preview = d.path().join("preview.png");

@@ -5,20 +5,14 @@
 
 mod common;
 
-use common::{assert_one_line_error, path, sortwatch, tmp};
+use common::{assert_one_line_error, simulate, sortwatch, tmp};
 use serde_json::Value;
 
 #[test]
 fn eval_scores_a_simulated_scenario_against_its_truth_and_writes_the_report() {
     let dir = tmp();
     let scn = dir.path().join("scenarios/drop-near-limit");
-    let out = sortwatch()
-        .args(["simulate", "--scenario"])
-        .arg(path("samples/scenarios/drop-near-limit.toml"))
-        .arg("--out")
-        .arg(&scn)
-        .output()
-        .unwrap();
+    let out = simulate("samples/scenarios/drop-near-limit.toml", &scn);
     assert!(
         out.status.success(),
         "{}",

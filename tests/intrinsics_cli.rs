@@ -90,13 +90,7 @@ fn checkerboard_photos_become_an_intrinsics_file_a_survey_can_name() {
     let points = d.path().join("survey.toml");
     std::fs::write(&points, survey).unwrap();
     let cal_path = d.path().join("bench.toml");
-    let run = sortwatch()
-        .args(["calibrate", "--points"])
-        .arg(&points)
-        .arg("--out")
-        .arg(&cal_path)
-        .output()
-        .unwrap();
+    let run = calibrate(&points, &cal_path, &[]);
     assert!(
         run.status.success(),
         "{}",
@@ -120,13 +114,7 @@ fn survey_naming_intrinsics_of_another_resolution_is_refused() {
         "camera = \"c\"\nimage_width = 1280\nimage_height = 960\nintrinsics_file = \"intr.toml\"\n[[markers]]\nfloor_cm = [0.0, 0.0]\npixel = [1.0, 1.0]\n",
     )
     .unwrap();
-    let run = sortwatch()
-        .args(["calibrate", "--points"])
-        .arg(&points)
-        .arg("--out")
-        .arg(d.path().join("c.toml"))
-        .output()
-        .unwrap();
+    let run = calibrate(&points, &d.path().join("c.toml"), &[]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{stderr}");
     assert!(
@@ -206,13 +194,7 @@ fn survey_without_intrinsics_says_where_to_get_them() {
         "camera = \"c\"\nimage_width = 640\nimage_height = 480\n[[markers]]\nfloor_cm = [0.0, 0.0]\npixel = [1.0, 1.0]\n",
     )
     .unwrap();
-    let run = sortwatch()
-        .args(["calibrate", "--points"])
-        .arg(&points)
-        .arg("--out")
-        .arg(d.path().join("c.toml"))
-        .output()
-        .unwrap();
+    let run = calibrate(&points, &d.path().join("c.toml"), &[]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(2), "{stderr}");
     assert!(

@@ -3,18 +3,10 @@
 
 mod common;
 
-use common::{assert_one_line_error, ffprobe, sortwatch, tmp};
+use common::{assert_one_line_error, ffprobe, simulate, sortwatch, tmp};
 use serde_json::Value;
 use sortwatch::geometry::Calibration;
 use std::path::Path;
-
-fn simulate(scenario: &str, out: &Path) -> std::process::Output {
-    sortwatch()
-        .args(["simulate", "--scenario", scenario, "--out"])
-        .arg(out)
-        .output()
-        .unwrap()
-}
 
 #[test]
 fn simulate_writes_h264_video_truth_and_a_calibration_that_reprojects_the_truth_exactly() {

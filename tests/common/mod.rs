@@ -78,3 +78,25 @@ pub fn ffprobe(video: &Path) -> (String, u64) {
         .unwrap_or_else(|| panic!("ffprobe said {text:?}"));
     (codec.to_string(), frames.trim().parse().unwrap())
 }
+
+/// `sortwatch calibrate --points POINTS --out OUT [extra]`.
+pub fn calibrate(points: &Path, out: &Path, extra: &[&str]) -> Output {
+    sortwatch()
+        .arg("calibrate")
+        .arg("--points")
+        .arg(points)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// `sortwatch simulate --scenario SCENARIO --out OUT`.
+pub fn simulate(scenario: &str, out: &Path) -> Output {
+    sortwatch()
+        .args(["simulate", "--scenario", scenario, "--out"])
+        .arg(out)
+        .output()
+        .unwrap()
+}
