@@ -14,6 +14,7 @@
 
 pub mod bbox;
 pub mod clips;
+pub mod clock;
 pub mod cmd;
 pub mod config;
 pub mod error;
