@@ -28,4 +28,5 @@ pub mod pose;
 pub mod rules;
 pub mod sim;
 pub mod source;
+pub mod store;
 pub mod track;
