@@ -21,6 +21,7 @@ pub mod error;
 pub mod events;
 pub mod fs;
 pub mod geometry;
+pub mod metrics;
 pub mod motion;
 pub mod overlay;
 pub mod pipeline;
