@@ -506,7 +506,7 @@ pub(crate) fn db_error(path: &Path, e: rusqlite::Error) -> Error {
     let (kind, msg) = match e.sqlite_error_code() {
         Some(C::DiskFull) => (
             ErrorKind::Io,
-            format!("database {p} is full: free disk space (the write was not committed and will be retried)"),
+            format!("database {p} is full: free disk space (this write was not committed)"),
         ),
         Some(C::SystemIoFailure) => (
             ErrorKind::Io,
