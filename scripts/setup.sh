@@ -17,6 +17,8 @@ APT_PACKAGES=(
   ffmpeg        # ffprobe/ffmpeg CLIs, used by tests to cross-check our decoder
   opencv-doc    # ships the real CCTV sample vtest.avi
   python3-pip
+  mosquitto-clients  # mosquitto_sub: watch the demo's topics
+  mosquitto     # the real broker the integration tests start on a free port
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }

@@ -77,6 +77,10 @@ impl Error {
         Self::new(ErrorKind::Config, msg)
     }
 
+    pub fn internal(msg: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, msg)
+    }
+
     pub fn invalid(msg: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidInput, msg)
     }

@@ -2,7 +2,7 @@
 //! codes by kind (see `ErrorKind::exit_code`).
 
 use clap::{Parser, Subcommand};
-use sortwatch::cmd::{calibrate, eval, intrinsics, replay, simulate};
+use sortwatch::cmd::{calibrate, eval, intrinsics, replay, run, simulate};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -28,9 +28,13 @@ enum Command {
     Eval(eval::Args),
     /// Render a scripted scene (or a seeded suite) with ground truth.
     Simulate(simulate::Args),
+    /// Run the live service: every camera in the config, MQTT, the store.
+    Run(run::Args),
+    /// Check a service config and list every problem with its key.
+    CheckConfig(run::CheckArgs),
 }
 
-fn run(command: &Command) -> sortwatch::error::Result<()> {
+fn dispatch(command: &Command) -> sortwatch::error::Result<()> {
     match command {
         Command::Replay(args) => {
             let report = replay::run(args, std::io::stderr().is_terminal())?;
@@ -80,6 +84,11 @@ fn run(command: &Command) -> sortwatch::error::Result<()> {
             }
             eprintln!("eval: {}", score.describe());
         }
+        Command::Run(args) => run::run(args)?,
+        Command::CheckConfig(args) => {
+            run::check(args)?;
+            eprintln!("check-config: {} is good", args.config.display());
+        }
         Command::Simulate(args) => {
             let r = simulate::run(args)?;
             for (dir, frames, secs) in &r.rendered {
@@ -99,12 +108,13 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SORTWATCH_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                // The embedded broker logs every client disconnect as an error.
+                .unwrap_or_else(|_| "warn,rumqttd=off".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    match run(&cli.command) {
+    match dispatch(&cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -4,4 +4,5 @@ pub mod calibrate;
 pub mod eval;
 pub mod intrinsics;
 pub mod replay;
+pub mod run;
 pub mod simulate;

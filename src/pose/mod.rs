@@ -4,6 +4,7 @@
 
 mod movenet;
 pub mod plan;
+pub mod pool;
 pub mod runtime;
 
 pub use movenet::{decode, InputTensor, MoveNet, MoveNetConfig, RawOutput};

@@ -83,6 +83,9 @@ pub struct Handling {
     pub parcel_id: u64,
     /// Present when the parcel flew after the release.
     pub flight: Option<FlightMeasure>,
+    /// The zone of the release point (where the parcel was set down when it
+    /// did not fly).
+    pub zone: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -422,11 +425,22 @@ impl Rules {
                 let again = st.handled_s.is_some_and(|h| t_s - h < REHANDLE_S);
                 let mut out = Vec::new();
                 if !again {
+                    let release = match &flight {
+                        Some(f) => Some(f.release_cm),
+                        None => st.points.last().and_then(|p| {
+                            self.cal.pixel_to_plane(
+                                f64::from(p.x),
+                                f64::from(p.y),
+                                self.cfg.landed_centre_height_cm,
+                            )
+                        }),
+                    };
                     out.push(Event::Handling(Handling {
                         t_s: flight.as_ref().map_or(st.points[0].t_s, |f| f.t_release_s),
                         person_id: *person,
                         parcel_id,
                         flight: flight.clone(),
+                        zone: release.and_then(|r| self.limits_at(r).0),
                     }));
                 }
                 if let Some(f) = flight {

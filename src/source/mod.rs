@@ -5,7 +5,7 @@ mod ffmpeg;
 mod images;
 mod usb;
 
-pub use self::ffmpeg::FfmpegSource;
+pub use self::ffmpeg::{redact, FfmpegSource};
 pub use self::images::{load_rgb, save_image, ImageDirSource};
 pub use self::usb::UsbSource;
 

@@ -1,6 +1,10 @@
 //! Analysis settings, strictly validated: unknown keys are errors that name the
 //! key. Every field has a default, so an empty file is a valid config.
 
+pub mod service;
+
+pub use service::ServiceConfig;
+
 use crate::error::{Error, Result};
 use crate::motion::MotionConfig;
 use crate::pose::plan::PlanConfig;
@@ -66,7 +70,7 @@ mod tests {
 
     #[test]
     fn the_documented_config_is_valid() {
-        let doc = include_str!("../docs/config.md");
+        let doc = include_str!("../../docs/config.md");
         let start = doc
             .find("```toml")
             .expect("docs/config.md has a TOML block")

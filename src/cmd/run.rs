@@ -1,0 +1,54 @@
+//! `sortwatch run --config FILE` and `sortwatch check-config FILE`.
+
+use crate::config::service::{Problem, ServiceConfig};
+use crate::error::{Error, Result};
+use crate::service::Node;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The node's config (TOML; see docs/config.md).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Stop once every camera's file has ended (for files that do not loop).
+    #[arg(long)]
+    pub exit_when_done: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckArgs {
+    /// The config file to check.
+    pub config: PathBuf,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let cfg = ServiceConfig::load_checked(&args.config)?;
+    let node = Node::start(&cfg)?;
+    eprintln!(
+        "run: {} camera(s) of site {}; MQTT {} under {}/; data in {}",
+        cfg.cameras.len(),
+        cfg.site.name,
+        node.broker,
+        cfg.mqtt.prefix,
+        cfg.resolve(&cfg.storage.data_dir).display()
+    );
+    node.wait(args.exit_when_done);
+    Ok(())
+}
+
+/// Every problem in the file, each with its key; an error when there is one.
+pub fn check(args: &CheckArgs) -> Result<Vec<Problem>> {
+    let cfg = ServiceConfig::load(&args.config)?;
+    let problems = cfg.check();
+    if problems.is_empty() {
+        return Ok(problems);
+    }
+    for p in &problems {
+        eprintln!("{}: {p}", args.config.display());
+    }
+    Err(Error::config(format!(
+        "config file {}: {} problem(s), listed above (see docs/config.md)",
+        args.config.display(),
+        problems.len()
+    )))
+}

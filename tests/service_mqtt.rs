@@ -1,0 +1,381 @@
+//! The live service against Debian's real mosquitto, with `mosquitto_sub` as
+//! the independent client: violations arrive with the documented payload,
+//! retained compliance reaches a late subscriber, a broker outage loses
+//! nothing, and a `kill -9` loses neither counters nor unsent violations.
+
+mod common;
+
+use common::mqtt::{free_port, json_on, Mosquitto, Sub};
+use common::{simulate, sortwatch};
+use serde_json::Value;
+use sortwatch::store::Store;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const SITE: &str = "hub-t";
+
+/// Renders the kick sample once per test (a few seconds).
+fn kick_scene(dir: &Path) -> PathBuf {
+    let out = dir.join("kick");
+    let o = simulate("samples/scenarios/kick.toml", &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+fn node_config(dir: &Path, broker: &str, scene: &Path, looped: bool) -> PathBuf {
+    let cfg = dir.join("node.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[site]
+name = "{SITE}"
+timezone = "Asia/Shanghai"
+
+[[lines]]
+name = "line-a"
+
+[[cameras]]
+id = "sim-kick"
+source = "{video}"
+calibration = "{cal}"
+line = "line-a"
+loop = {looped}
+
+[mqtt]
+broker = "{broker}"
+
+[storage]
+data_dir = "{data}"
+"#,
+            video = scene.join("video.mp4").display(),
+            cal = scene.join("calibration.toml").display(),
+            data = dir.join("data").display(),
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+fn spawn_run(cfg: &Path, extra: &[&str]) -> Child {
+    sortwatch()
+        .args(["run", "--config"])
+        .arg(cfg)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_exit(mut child: Child, secs: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("sortwatch run did not finish within {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "run failed: {stderr}");
+    stderr
+}
+
+/// The JSON Schemas in docs/mqtt.md, by `$id`.
+fn documented_schemas() -> Vec<(String, Value)> {
+    let doc = std::fs::read_to_string("docs/mqtt.md").unwrap();
+    doc.split("```json")
+        .skip(1)
+        .filter_map(|b| serde_json::from_str::<Value>(b.split("```").next()?).ok())
+        .filter_map(|v| Some((v.get("$id")?.as_str()?.to_string(), v)))
+        .collect()
+}
+
+/// Checks a payload against one of the documented schemas: every required
+/// key is present, and each property has one of its documented types.
+fn assert_documented(schema_id: &str, payload: &Value) {
+    let schemas = documented_schemas();
+    let (_, schema) = schemas
+        .iter()
+        .find(|(id, _)| id == schema_id)
+        .unwrap_or_else(|| panic!("docs/mqtt.md has no schema {schema_id}"));
+    for key in schema["required"].as_array().unwrap() {
+        let key = key.as_str().unwrap();
+        assert!(
+            payload.get(key).is_some(),
+            "{schema_id}: `{key}` missing in {payload}"
+        );
+    }
+    let obj = payload.as_object().unwrap();
+    for (key, value) in obj {
+        let prop = &schema["properties"][key];
+        assert!(!prop.is_null(), "{schema_id}: `{key}` is not documented");
+        let types: Vec<&str> = match &prop["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => continue,
+        };
+        let actual = match value {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(n) if n.is_u64() || n.is_i64() => "integer",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        };
+        let ok = types.contains(&actual) || (actual == "integer" && types.contains(&"number"));
+        assert!(
+            ok,
+            "{schema_id}: `{key}` is {actual}, documented as {types:?}"
+        );
+    }
+}
+
+fn violations(lines: &[(String, String)]) -> Vec<Value> {
+    json_on(lines, &format!("sortwatch/{SITE}/violations/"))
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// Violation ids in the order they were committed.
+fn stored_ids(data: &Path) -> Vec<String> {
+    let store = Store::open(data).unwrap();
+    let mut v = store.violations(0, i64::MAX, 10_000).unwrap();
+    v.reverse();
+    v.into_iter().map(|s| s.row.id).collect()
+}
+
+#[test]
+fn violations_arrive_documented_and_a_late_subscriber_gets_retained_compliance() {
+    let d = common::tmp();
+    let scene = kick_scene(d.path());
+    let broker = Mosquitto::start(&d.path().join("broker"), free_port());
+    let early = Sub::start(broker.port, &format!("sortwatch/{SITE}/#"), None);
+    std::thread::sleep(Duration::from_millis(300));
+    let cfg = node_config(
+        d.path(),
+        &format!("mqtt://127.0.0.1:{}", broker.port),
+        &scene,
+        false,
+    );
+    wait_exit(spawn_run(&cfg, &["--exit-when-done"]), 600);
+
+    let stored = stored_ids(&d.path().join("data"));
+    assert!(!stored.is_empty(), "the kick sample yields a violation");
+    let lines = early.wait_for(10, "every stored violation", |l| {
+        violations(l).len() >= stored.len()
+    });
+    let got = violations(&lines);
+    let ids: Vec<&str> = got.iter().map(|v| v["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, stored, "each stored violation once, in order");
+    for v in &got {
+        assert_documented("sortwatch/violation.schema.json", v);
+        assert_eq!(v["kind"], "kick");
+        assert_eq!(v["camera"], "sim-kick");
+        assert_eq!(v["line"], "line-a");
+        assert!(v["kick_distance_cm"].as_f64().unwrap() >= 25.0);
+    }
+    for (topic, v) in json_on(&lines, &format!("sortwatch/{SITE}/health/")) {
+        assert_eq!(topic, format!("sortwatch/{SITE}/health/sim-kick"));
+        assert_documented("sortwatch/health.schema.json", &v);
+    }
+    let avail = json_on(&lines, &format!("sortwatch/{SITE}/node/"));
+    assert_eq!(
+        avail.first().map(|(_, v)| v["state"].clone()),
+        Some("online".into())
+    );
+    assert_eq!(
+        avail.last().map(|(_, v)| v["state"].clone()),
+        Some("offline".into()),
+        "a clean stop says offline"
+    );
+
+    // Connects after everything happened: the retained figures are there.
+    let late = Sub::start(broker.port, &format!("sortwatch/{SITE}/compliance/#"), None);
+    let lines = late.wait_for(10, "retained site, line and camera compliance", |l| {
+        l.len() >= 3
+    });
+    let by_topic: std::collections::BTreeMap<String, Value> =
+        json_on(&lines, "sortwatch/").into_iter().collect();
+    for scope in ["site", "line/line-a", "camera/sim-kick"] {
+        let v = &by_topic[&format!("sortwatch/{SITE}/compliance/{scope}")];
+        assert_documented("sortwatch/compliance.schema.json", v);
+        assert_eq!(
+            v["kicks"].as_u64(),
+            Some(stored.len() as u64),
+            "{scope}: {v}"
+        );
+        assert_eq!(v["timezone"], "Asia/Shanghai");
+        let handled = v["handled"].as_u64().unwrap();
+        if handled > 0 {
+            let rate = v["rate"].as_f64().unwrap();
+            let expect = handled.saturating_sub(stored.len() as u64) as f64 / handled as f64;
+            assert!((rate - expect).abs() < 1e-9, "{scope}: {v}");
+        }
+    }
+}
+
+#[test]
+fn a_broker_outage_of_30_s_loses_no_violation_and_keeps_their_order() {
+    let d = common::tmp();
+    let scene = kick_scene(d.path());
+    let mut broker = Mosquitto::start(&d.path().join("broker"), free_port());
+    let topic = format!("sortwatch/{SITE}/violations/#");
+    // A persistent session: while it is away the broker keeps its messages.
+    let sub = Sub::start(broker.port, &topic, Some("qa-outage"));
+    std::thread::sleep(Duration::from_millis(300));
+    let cfg = node_config(
+        d.path(),
+        &format!("mqtt://127.0.0.1:{}", broker.port),
+        &scene,
+        true,
+    );
+    let data = d.path().join("data");
+    let mut run = spawn_run(&cfg, &[]);
+    sub.wait_for(300, "a first violation before the outage", |l| {
+        !violations(l).is_empty()
+    });
+
+    broker.stop();
+    let before = stored_ids(&data).len();
+    let down = Instant::now();
+    // Violations keep happening while the broker is away.
+    while down.elapsed() < Duration::from_secs(30) || stored_ids(&data).len() <= before {
+        assert!(
+            down.elapsed() < Duration::from_secs(240),
+            "no violation during the outage"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let during = stored_ids(&data).len() - before;
+    broker.restart();
+    let stored = stored_ids(&data);
+    sub.wait_for(120, "every violation stored so far", |l| {
+        let got: std::collections::HashSet<String> = violations(l)
+            .iter()
+            .map(|v| v["id"].as_str().unwrap().to_string())
+            .collect();
+        stored.iter().all(|id| got.contains(id))
+    });
+    let _ = run.kill();
+    let _ = run.wait();
+
+    let got: Vec<String> = violations(&sub.lines())
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect();
+    // Repeats are QoS 1 redeliveries of the same id; first arrivals keep order.
+    let mut first = Vec::new();
+    for id in &got {
+        if !first.contains(id) {
+            first.push(id.clone());
+        }
+    }
+    assert_eq!(&first[..stored.len()], &stored[..], "in order, none lost");
+    assert!(during >= 1, "violations happened during the outage");
+}
+
+#[test]
+fn kill_9_keeps_todays_counters_and_the_unsent_violations() {
+    let d = common::tmp();
+    let scene = kick_scene(d.path());
+    let port = free_port();
+    // No broker yet: violations wait in the outbox.
+    let cfg = node_config(d.path(), &format!("mqtt://127.0.0.1:{port}"), &scene, true);
+    let data = d.path().join("data");
+    let mut run = spawn_run(&cfg, &[]);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while stored_ids(&data).is_empty() {
+        assert!(Instant::now() < deadline, "no violation stored");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    run.kill().unwrap(); // SIGKILL
+    run.wait().unwrap();
+
+    let store = Store::open(&data).unwrap();
+    let unsent = store.outbox_len().unwrap();
+    let counts = store.counts(0, i64::MAX).unwrap();
+    let kicks: u64 = counts.iter().map(|c| c.kicks).sum();
+    assert!(unsent >= 1 && kicks >= 1, "outbox {unsent}, kicks {kicks}");
+    let ids = stored_ids(&data);
+    drop(store);
+
+    // Restart with the broker up: the unsent violations go out, and the
+    // retained compliance still counts the kicks from before the crash.
+    let broker = Mosquitto::start(&d.path().join("broker"), port);
+    let sub = Sub::start(broker.port, &format!("sortwatch/{SITE}/#"), None);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut run = spawn_run(&cfg, &[]);
+    let site_topic = format!("sortwatch/{SITE}/compliance/site");
+    let lines = sub.wait_for(
+        60,
+        "the violations stored before the crash, and compliance",
+        |l| {
+            let got: Vec<String> = violations(l)
+                .iter()
+                .map(|v| v["id"].as_str().unwrap().to_string())
+                .collect();
+            ids.iter().all(|id| got.contains(id)) && l.iter().any(|(t, _)| *t == site_topic)
+        },
+    );
+    let site = json_on(&lines, &site_topic);
+    let _ = run.kill();
+    let _ = run.wait();
+    let (_, first) = site
+        .first()
+        .expect("compliance published after the restart");
+    assert!(
+        first["kicks"].as_u64().unwrap() >= kicks,
+        "today's counters survived: {first}"
+    );
+}
+
+#[test]
+fn an_unreachable_broker_at_start_is_reported_then_retried() {
+    let d = common::tmp();
+    let scene = kick_scene(d.path());
+    let port = free_port();
+    let cfg = node_config(d.path(), &format!("mqtt://127.0.0.1:{port}"), &scene, true);
+    let mut run = spawn_run(&cfg, &[]);
+    // Read stderr until the report appears.
+    let stderr = run.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let report = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a report on stderr");
+        if line.contains("mqtt") {
+            break line;
+        }
+    };
+    for needle in [
+        "key `mqtt.broker`",
+        &format!("127.0.0.1:{port}"),
+        "retrying",
+    ] {
+        assert!(report.contains(needle), "`{needle}` missing from: {report}");
+    }
+    let broker = Mosquitto::start(&d.path().join("broker"), port);
+    let sub = Sub::start(broker.port, &format!("sortwatch/{SITE}/node/#"), None);
+    sub.wait_for(40, "the node online once the broker is up", |l| {
+        json_on(l, "sortwatch/")
+            .iter()
+            .any(|(_, v)| v["state"] == "online")
+    });
+    let _ = run.kill();
+    let _ = run.wait();
+}
