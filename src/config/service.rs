@@ -163,7 +163,11 @@ pub struct Problem {
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "key `{}`: {}", self.key, self.message)
+        if self.message.contains(&self.key) {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "key `{}`: {}", self.key, self.message)
+        }
     }
 }
 
@@ -425,6 +429,27 @@ fn parse_broker(s: &str) -> std::result::Result<Broker, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_documented_node_config_parses() {
+        let doc = include_str!("../../docs/config.md");
+        let at = doc.find("## Node config").expect("a node config section");
+        let start = at + doc[at..].find("```toml").expect("a TOML block") + 7;
+        let end = start + doc[start..].find("```").expect("closed block");
+        let cfg = ServiceConfig::parse(&doc[start..end]).unwrap();
+        assert_eq!(cfg.site.shifts.len(), 2);
+        assert_eq!(cfg.cameras[0].zones[0].name, "dock-3");
+        assert_eq!(cfg.cameras[0].looped, false);
+        assert_eq!(
+            cfg.broker(),
+            Ok(Broker::Remote {
+                host: "127.0.0.1".into(),
+                port: 1883,
+                tls: false
+            })
+        );
+        assert_eq!(cfg.client_id(), "sortwatch-hub-sha-01-node-1");
+    }
 
     #[test]
     fn broker_urls() {
