@@ -439,7 +439,7 @@ mod tests {
         let cfg = ServiceConfig::parse(&doc[start..end]).unwrap();
         assert_eq!(cfg.site.shifts.len(), 2);
         assert_eq!(cfg.cameras[0].zones[0].name, "dock-3");
-        assert_eq!(cfg.cameras[0].looped, false);
+        assert!(!cfg.cameras[0].looped);
         assert_eq!(
             cfg.broker(),
             Ok(Broker::Remote {
