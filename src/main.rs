@@ -2,7 +2,7 @@
 //! codes by kind (see `ErrorKind::exit_code`).
 
 use clap::{Parser, Subcommand};
-use sortwatch::cmd::{calibrate, eval, intrinsics, replay, run, simulate};
+use sortwatch::cmd::{calibrate, demo, eval, intrinsics, replay, run, simulate};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -32,6 +32,11 @@ enum Command {
     Run(run::Args),
     /// Check a service config and list every problem with its key.
     CheckConfig(run::CheckArgs),
+    /// Record a QA verdict (confirmed / rejected) on a violation.
+    Verdict(run::VerdictArgs),
+    /// The whole service on embedded defaults: sample scenes and the real clip
+    /// as live cameras, an embedded MQTT broker, a local store.
+    Demo(demo::Args),
 }
 
 fn dispatch(command: &Command) -> sortwatch::error::Result<()> {
@@ -85,6 +90,11 @@ fn dispatch(command: &Command) -> sortwatch::error::Result<()> {
             eprintln!("eval: {}", score.describe());
         }
         Command::Run(args) => run::run(args)?,
+        Command::Demo(args) => demo::run(args)?,
+        Command::Verdict(args) => {
+            let v = run::verdict(args)?;
+            eprintln!("verdict: {v}");
+        }
         Command::CheckConfig(args) => {
             run::check(args)?;
             eprintln!("check-config: {} is good", args.config.display());

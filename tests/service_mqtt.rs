@@ -218,6 +218,54 @@ fn violations_arrive_documented_and_a_late_subscriber_gets_retained_compliance()
             assert!((rate - expect).abs() < 1e-9, "{scope}: {v}");
         }
     }
+
+    // QA rejects the first violation. A node on the same store (its camera is
+    // gone, so nothing new happens) publishes the verdict, and the kick stops
+    // counting.
+    let out = sortwatch()
+        .args(["verdict", "--config"])
+        .arg(&cfg)
+        .args([
+            &stored[0],
+            "rejected",
+            "--user",
+            "qa1",
+            "--note",
+            "fell off the cart",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        &scene.join("video.mp4").display().to_string(),
+        "/nonexistent/camera.mp4",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let sub = Sub::start(broker.port, &format!("sortwatch/{SITE}/#"), None);
+    let mut run = spawn_run(&cfg, &[]);
+    let camera_topic = format!("sortwatch/{SITE}/compliance/camera/sim-kick");
+    let want = stored.len() as u64 - 1;
+    let lines = sub.wait_for(
+        30,
+        "the verdict, and compliance without the rejected kick",
+        |l| {
+            !json_on(l, &format!("sortwatch/{SITE}/verdicts/")).is_empty()
+                && json_on(l, &camera_topic)
+                    .iter()
+                    .any(|(_, v)| v["kicks"].as_u64() == Some(want))
+        },
+    );
+    let _ = run.kill();
+    let _ = run.wait();
+    let verdicts = json_on(&lines, &format!("sortwatch/{SITE}/verdicts/sim-kick"));
+    assert_eq!(verdicts.len(), 1);
+    assert_documented("sortwatch/verdict.schema.json", &verdicts[0].1);
+    assert_eq!(verdicts[0].1["violation_id"], stored[0].as_str());
+    assert_eq!(verdicts[0].1["verdict"], "rejected");
 }
 
 #[test]
@@ -376,6 +424,123 @@ fn an_unreachable_broker_at_start_is_reported_then_retried() {
             .iter()
             .any(|(_, v)| v["state"] == "online")
     });
+    let _ = run.kill();
+    let _ = run.wait();
+}
+
+#[test]
+fn a_camera_that_drops_out_is_reconnected_while_the_others_carry_on() {
+    let d = common::tmp();
+    let scene = kick_scene(d.path());
+    let broker = Mosquitto::start(&d.path().join("broker"), free_port());
+    // A network camera: ffmpeg serving the scene as MPEG-TS over TCP.
+    let cam_port = free_port();
+    let serve = || {
+        std::process::Command::new("ffmpeg")
+            .args([
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-re",
+                "-stream_loop",
+                "-1",
+                "-i",
+            ])
+            .arg(scene.join("video.mp4"))
+            .args(["-c", "copy", "-f", "mpegts"])
+            .arg(format!("tcp://127.0.0.1:{cam_port}?listen=1"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut camera = serve();
+    // The network camera sees the same scene; its calibration is a copy under its id.
+    let cal = scene.join("calibration.toml");
+    let net_cal = d.path().join("net-cam.toml");
+    let text = std::fs::read_to_string(&cal).unwrap();
+    std::fs::write(
+        &net_cal,
+        text.replace("camera = \"sim-kick\"", "camera = \"net-cam\""),
+    )
+    .unwrap();
+    let cfg = d.path().join("node.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[site]
+name = "{SITE}"
+timezone = "Asia/Shanghai"
+
+[[cameras]]
+id = "sim-kick"
+source = "{video}"
+calibration = "{cal}"
+loop = true
+
+[[cameras]]
+id = "net-cam"
+source = "tcp://127.0.0.1:{cam_port}"
+calibration = "{net_cal}"
+
+[mqtt]
+broker = "mqtt://127.0.0.1:{port}"
+
+[storage]
+data_dir = "{data}"
+"#,
+            video = scene.join("video.mp4").display(),
+            cal = cal.display(),
+            net_cal = net_cal.display(),
+            port = broker.port,
+            data = d.path().join("data").display(),
+        ),
+    )
+    .unwrap();
+    let sub = Sub::start(broker.port, &format!("sortwatch/{SITE}/health/#"), None);
+    let mut run = spawn_run(&cfg, &[]);
+    let health = |l: &[(String, String)], cam: &str| -> Vec<Value> {
+        json_on(l, &format!("sortwatch/{SITE}/health/{cam}"))
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect()
+    };
+    sub.wait_for(120, "the network camera running", |l| {
+        health(l, "net-cam")
+            .iter()
+            .any(|v| v["state"] == "running" && v["frames"].as_u64() > Some(0))
+    });
+    let _ = camera.kill(); // the camera disappears
+    let _ = camera.wait();
+    let lines = sub.wait_for(60, "the network camera reconnecting", |l| {
+        health(l, "net-cam")
+            .iter()
+            .any(|v| v["state"] == "reconnecting")
+    });
+    let down = health(&lines, "net-cam")
+        .into_iter()
+        .find(|v| v["state"] == "reconnecting")
+        .unwrap();
+    assert_eq!(down["connected"], false);
+    assert!(down["error"].is_string(), "{down}");
+    let file_frames = |l: &[(String, String)]| {
+        health(l, "sim-kick")
+            .last()
+            .and_then(|v| v["frames"].as_u64())
+            .unwrap_or(0)
+    };
+    let before = file_frames(&lines);
+    camera = serve(); // it comes back
+    let seen = sub.lines().len();
+    let lines = sub.wait_for(90, "the network camera running again", |l| {
+        health(&l[seen..], "net-cam")
+            .iter()
+            .any(|v| v["state"] == "running" && v["connected"] == true)
+    });
+    assert!(file_frames(&lines) > before, "the other camera carried on");
+    let _ = camera.kill();
+    let _ = camera.wait();
     let _ = run.kill();
     let _ = run.wait();
 }

@@ -21,6 +21,41 @@ pub struct CheckArgs {
     pub config: PathBuf,
 }
 
+#[derive(Debug, Clone, clap::Args)]
+pub struct VerdictArgs {
+    /// The node's config (for its store and topics).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The violation's id (from its MQTT message).
+    pub id: String,
+    /// `confirmed` or `rejected`.
+    pub verdict: crate::store::Verdict,
+    #[arg(long, default_value = "")]
+    pub note: String,
+    /// Who decided.
+    #[arg(long)]
+    pub user: String,
+}
+
+/// Records a QA verdict; a running node publishes it and updates compliance.
+pub fn verdict(args: &VerdictArgs) -> Result<serde_json::Value> {
+    let cfg = ServiceConfig::load(&args.config)?;
+    let mut store = crate::store::Store::open(&cfg.resolve(&cfg.storage.data_dir))?;
+    let topics = crate::mqtt::Topics::new(&cfg.mqtt.prefix, &cfg.site.name, &cfg.site.node);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    crate::service::sink::record_verdict(
+        &mut store,
+        &topics,
+        &args.id,
+        args.verdict,
+        &args.note,
+        &args.user,
+        now,
+    )
+}
+
 pub fn run(args: &Args) -> Result<()> {
     let cfg = ServiceConfig::load_checked(&args.config)?;
     let node = Node::start(&cfg)?;

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 /// sources never wait for us).
 const QUEUE_FRAMES: usize = 8;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A source with no frame for this long is reopened.
+const STALL: Duration = Duration::from_secs(10);
 
 /// What a camera worker needs, resolved from the config.
 #[derive(Clone)]
@@ -170,6 +172,7 @@ pub fn run(
             }
         };
         let mut seen_frame = false;
+        let mut last_frame = Instant::now();
         let end = loop {
             if stop.load(Ordering::Relaxed) {
                 break None;
@@ -177,10 +180,15 @@ pub fn run(
             match queue.pop(Duration::from_millis(200)) {
                 None => {
                     sink.retry();
+                    // A stream that stalls without closing is as good as gone.
+                    if last_frame.elapsed() > STALL {
+                        break Some(End::Failed(format!("no frame for {} s", STALL.as_secs())));
+                    }
                     continue;
                 }
                 Some(Err(e)) => break Some(e),
                 Some(Ok(mut frame)) => {
+                    last_frame = Instant::now();
                     frame.media_time_s += offset;
                     if frame.media_time_s <= last_t && seen_frame {
                         continue; // a repeated timestamp would confuse the trackers
@@ -210,7 +218,9 @@ pub fn run(
                 }
             }
         };
-        if let Some(r) = reader {
+        // A reader stuck in a dead stream is left behind, not waited for; it
+        // ends on its own when the read fails or at shutdown.
+        if let Some(r) = reader.filter(|r| r.is_finished()) {
             let _ = r.join();
         }
         offset = last_t + period;

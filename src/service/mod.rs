@@ -31,6 +31,8 @@ pub struct Node {
     runtime: tokio::runtime::Runtime,
     publisher: Publisher,
     cameras: Vec<JoinHandle<()>>,
+    /// How many camera threads have returned.
+    finished: Arc<std::sync::atomic::AtomicUsize>,
     stop: Arc<AtomicBool>,
     /// Where clients reach the broker (the embedded one, or the hub's).
     pub broker: String,
@@ -112,6 +114,7 @@ impl Node {
 
         let (changed_tx, changed_rx) = tokio::sync::mpsc::unbounded_channel();
         let stop = Arc::new(AtomicBool::new(false));
+        let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut health = Vec::new();
         let mut cameras = Vec::new();
         for (spec, c) in specs.into_iter().zip(&cfg.cameras) {
@@ -130,9 +133,13 @@ impl Node {
             );
             let pose = pool.client();
             let stop = stop.clone();
+            let finished = finished.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("cam-{}", c.id))
-                .spawn(move || camera::run(spec, pose, sink, h, stop))
+                .spawn(move || {
+                    camera::run(spec, pose, sink, h, stop);
+                    finished.fetch_add(1, Ordering::Relaxed);
+                })
                 .map_err(|e| Error::internal(format!("cannot start camera thread: {e}")))?;
             cameras.push(handle);
         }
@@ -155,6 +162,7 @@ impl Node {
             runtime,
             publisher,
             cameras,
+            finished,
             stop,
             broker,
             topics,
@@ -164,17 +172,13 @@ impl Node {
     }
 
     /// Runs until Ctrl-C or SIGTERM (or until every camera's file has ended
-    /// and `until_done`), then stops cleanly: cameras decide what is open,
-    /// the publisher says "offline".
+    /// and `until_done`), then stops cleanly.
     pub fn wait(self, until_done: bool) {
-        let stop = self.stop.clone();
-        let cameras = self.cameras;
-        self.runtime.block_on(async {
+        let cameras = self.cameras.len();
+        let finished = self.finished.clone();
+        self.stop_when(async move {
             let all_done = async {
-                loop {
-                    if cameras.iter().all(|h| h.is_finished()) {
-                        return;
-                    }
+                while finished.load(Ordering::Relaxed) < cameras {
                     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 }
             };
@@ -183,12 +187,22 @@ impl Node {
                 _ = all_done, if until_done => {}
             }
         });
-        stop.store(true, Ordering::Relaxed);
-        for h in cameras {
+    }
+
+    /// Runs for `d` (benches), then stops cleanly.
+    pub fn run_for(self, d: std::time::Duration) {
+        self.stop_when(async move { tokio::time::sleep(d).await });
+    }
+
+    /// Stops once `until` completes: the cameras decide what is still open,
+    /// the outbox gets a moment to go out, and the publisher says "offline".
+    fn stop_when(self, until: impl std::future::Future<Output = ()>) {
+        self.runtime.block_on(until);
+        self.stop.store(true, Ordering::Relaxed);
+        for h in self.cameras {
             let _ = h.join();
         }
         self.runtime.block_on(async {
-            // Give the outbox a moment to go out before saying goodbye.
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;
             self.publisher.stop().await;
         });

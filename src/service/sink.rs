@@ -6,7 +6,7 @@
 use crate::events::Counts;
 use crate::mqtt::{Publisher, Topics, SCHEMA};
 use crate::rules::{Event, Violation};
-use crate::store::{OutMsg, Store, ViolationRow};
+use crate::store::{OutMsg, Store, Verdict, ViolationRow};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc::UnboundedSender;
@@ -215,4 +215,37 @@ impl EventSink {
             let _ = self.changed.send(());
         }
     }
+}
+
+/// Stores a QA verdict on a violation and queues its message, in one
+/// transaction. The node's publisher sends it, and rejected violations stop
+/// counting at the next compliance update (within seconds).
+pub fn record_verdict(
+    store: &mut Store,
+    topics: &Topics,
+    violation_id: &str,
+    verdict: Verdict,
+    note: &str,
+    user: &str,
+    at_ms: i64,
+) -> crate::error::Result<serde_json::Value> {
+    // Ids are `<camera>-<start ms>-<parcel>`; camera ids may hold '-'.
+    let camera = violation_id.rsplitn(3, '-').nth(2).unwrap_or(violation_id);
+    let payload = serde_json::json!({
+        "schema": SCHEMA,
+        "violation_id": violation_id,
+        "camera": camera,
+        "verdict": verdict,
+        "note": note,
+        "user": user,
+        "at": rfc3339(at_ms),
+    });
+    let msg = OutMsg {
+        topic: topics.verdict(camera),
+        payload: payload.to_string().into_bytes(),
+        qos: 1,
+        retain: false,
+    };
+    store.set_verdict(violation_id, verdict, note, user, at_ms, &[msg])?;
+    Ok(payload)
 }

@@ -1,0 +1,95 @@
+//! Alert latency bench: from the moment a parcel lands (or a kicked parcel
+//! comes to rest) to the violation's arrival at an independent subscriber,
+//! during real-time playback.
+//!
+//! The sample scenes play as live cameras (`realtime`, looped) into a node
+//! publishing to Debian's mosquitto; `mosquitto_sub -F '%U %p'` stamps each
+//! arrival. A frame's wall time is when the real-time pacer delivers it, as a
+//! camera would, so `t_end` in the payload is the landing on the wall clock
+//! and `arrival - t_end` is the whole latency: decode, analysis, the rules'
+//! wait to see the parcel at rest, the store commit and the broker hop.
+//!
+//! ```sh
+//! cargo run --release --example alert_latency -- [SECONDS]
+//! ```
+
+#[allow(dead_code)]
+#[path = "../tests/common/mqtt.rs"]
+mod mqtt;
+
+use sortwatch::config::service::{Camera, ServiceConfig};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn main() {
+    let secs: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(180);
+    let dir = tempfile::tempdir().unwrap();
+    let broker = mqtt::Mosquitto::start(&dir.path().join("broker"), mqtt::free_port());
+    let args = sortwatch::cmd::demo::Args {
+        data_dir: dir.path().join("data"),
+        broker: Some(format!("mqtt://127.0.0.1:{}", broker.port)),
+        mqtt_listen: "127.0.0.1:0".into(),
+        real_clip: "not-used-by-this-bench".into(),
+    };
+    let mut cfg: ServiceConfig = sortwatch::cmd::demo::config(&args).unwrap();
+    // The scenes with violations.
+    cfg.cameras
+        .retain(|c: &Camera| c.id == "sim-kick" || c.id == "sim-toss-82cm");
+    let mut sub = Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
+        .args(["-t", "sortwatch/+/violations/#", "-q", "1", "-F", "%U %p"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = sub.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut lat = Vec::new();
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let Some((at, payload)) = line.split_once(' ') else {
+                continue;
+            };
+            let arrived: f64 = at.parse().unwrap();
+            let v: serde_json::Value = serde_json::from_str(payload).unwrap();
+            let end: jiff::Timestamp = v["t_end"].as_str().unwrap().parse().unwrap();
+            let ms = (arrived - end.as_millisecond() as f64 / 1000.0) * 1000.0;
+            eprintln!("{} {}: {ms:.0} ms", v["camera"], v["kind"]);
+            lat.push(ms);
+        }
+        lat
+    });
+    eprintln!(
+        "alert_latency: {} cameras in real time for {secs} s",
+        cfg.cameras.len()
+    );
+    let node = sortwatch::service::Node::start(&cfg).unwrap();
+    let health = node.health.clone();
+    node.run_for(Duration::from_secs(secs));
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = sub.kill();
+    let _ = sub.wait();
+    let mut lat = reader.join().unwrap();
+    lat.sort_by(f64::total_cmp);
+    let q = |p: f64| lat[((lat.len() - 1) as f64 * p).round() as usize];
+    for (cam, h) in &health {
+        let h = h.lock().unwrap();
+        println!(
+            "camera {cam}: {} frames analysed, {} dropped",
+            h.frames, h.dropped_frames
+        );
+    }
+    if lat.is_empty() {
+        println!("no violations arrived");
+        return;
+    }
+    println!(
+        "alert latency over {} violations: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        lat.len(),
+        q(0.5),
+        q(0.99),
+        lat[lat.len() - 1]
+    );
+}
