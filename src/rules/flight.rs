@@ -99,9 +99,9 @@ pub fn measure_flight(
                 u: rest.u,
                 v: rest.v,
                 // Touchdown comes before the parcel is seen at its resting
-                // place, give or take a frame (a point just above the floor
-                // already counts as there).
-                t_by: obs_all.get(end).map_or(f64::INFINITY, |p| p.t_s + dt),
+                // place (a point just above the floor counts as there: a few
+                // ms early at most).
+                t_by: obs_all.get(end).map_or(f64::INFINITY, |p| p.t_s),
             },
             extra,
         )
@@ -256,9 +256,16 @@ fn landed_fit(
     let most = obs.len();
     let mut path = free;
     let mut n = airborne;
-    let mut t_land = obs[n - 1].t_s;
-    for _ in 0..4 {
-        t_land = window(n, touchdown(&path.trajectory, z).unwrap_or(t_land));
+    // Start mid-window: the free fit's own touchdown can be far off.
+    let mut t_land = if rest.t_by.is_finite() {
+        0.5 * (obs[n - 1].t_s + rest.t_by.max(obs[n - 1].t_s))
+    } else {
+        touchdown(&free.trajectory, z).unwrap_or(obs[n - 1].t_s)
+    };
+    for i in 0..4 {
+        if i > 0 {
+            t_land = window(n, touchdown(&path.trajectory, z).unwrap_or(t_land));
+        }
         n = obs
             .iter()
             .take_while(|p| p.t_s < t_land - 1e-3)
@@ -432,5 +439,147 @@ fn hands_at(wrists: &[WristSample], t: f64, both: bool) -> Option<(f64, f64)> {
         }
         (Some((_, a)), _) => Some(a),
         (None, b) => b.map(|b| b.1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bbox::BBox;
+    use crate::geometry::ballistic::tests::camera;
+
+    /// The image track of `path` from `t0` at `fps` until it comes down to
+    /// `z_rest`, then 0.4 s at rest there; `jitter` px alternates in sign.
+    fn track(
+        cal: &Calibration,
+        path: &Trajectory,
+        z_rest: f64,
+        fps: f64,
+        jitter: f32,
+    ) -> Vec<TrajectoryPoint> {
+        let t_land = touchdown(path, z_rest).unwrap();
+        let rest = path.position(t_land);
+        let mut out = Vec::new();
+        let mut i = 1;
+        loop {
+            let t = path.t0_s + f64::from(i) / fps;
+            if t > t_land + 0.4 {
+                return out;
+            }
+            let flying = t < t_land;
+            let (u, v) = cal
+                .project(if flying { path.position(t) } else { rest })
+                .unwrap();
+            let s = if flying && i % 2 == 0 {
+                jitter
+            } else {
+                -jitter
+            };
+            let s = if flying { s } else { 0.0 };
+            let (x, y) = (u as f32 + s, v as f32 - s);
+            out.push(TrajectoryPoint {
+                t_s: t,
+                x,
+                y,
+                bbox: BBox::new(x - 15.0, y - 12.0, x + 15.0, y + 12.0),
+            });
+            i += 1;
+        }
+    }
+
+    /// Wrists either side of the parcel at the release point until `t0`,
+    /// then spreading 20 cm apart and staying there.
+    fn wrists(cal: &Calibration, at: [f64; 3], t0: f64, fps: f64) -> Vec<WristSample> {
+        (-8..12)
+            .map(|i| {
+                let t = t0 + f64::from(i) / fps;
+                let spread = if t <= t0 { 15.0 } else { 35.0 };
+                let px = |dx: f64| {
+                    let (u, v) = cal.project([at[0] + dx, at[1], at[2]]).unwrap();
+                    Some((u as f32, v as f32))
+                };
+                (t, [px(-spread), px(spread)])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn touchdown_is_when_the_path_comes_down_to_the_height() {
+        let path = Trajectory {
+            t0_s: 2.0,
+            p0: [0.0, 0.0, 100.0],
+            v0: [0.0, 0.0, 0.0],
+        };
+        let t = touchdown(&path, 12.0).unwrap();
+        assert!((t - 2.0 - (2.0 * 88.0 / GRAVITY_CM_S2).sqrt()).abs() < 1e-9);
+        assert_eq!(touchdown(&path, 150.0), None, "never that high");
+    }
+
+    #[test]
+    fn the_hands_are_the_wrists_midpoint_interpolated_between_pose_samples() {
+        let s = |t: f64, l: (f32, f32), r: Option<(f32, f32)>| (t, [Some(l), r]);
+        let w = vec![
+            s(1.0, (100.0, 200.0), Some((120.0, 200.0))),
+            s(1.1, (120.0, 220.0), Some((140.0, 220.0))),
+        ];
+        let h = hands_at(&w, 1.025, true).unwrap();
+        assert!(
+            (h.0 - 115.0).abs() < 1e-4 && (h.1 - 205.0).abs() < 1e-4,
+            "{h:?}"
+        );
+        // One wrist seen: only when a single wrist is allowed.
+        let one = vec![s(1.0, (100.0, 200.0), None)];
+        assert_eq!(hands_at(&one, 1.0, true), None);
+        assert_eq!(hands_at(&one, 1.0, false), Some((100.0, 200.0)));
+        // Nothing within 0.15 s.
+        assert_eq!(hands_at(&w, 1.5, true), None);
+    }
+
+    #[test]
+    fn a_jittery_15fps_drop_from_75cm_is_measured_within_centimetres() {
+        let cal = camera([0.0; 5]);
+        let cfg = RulesConfig::default();
+        let release = [20.0, 380.0, 75.0];
+        let path = Trajectory {
+            t0_s: 1.0,
+            p0: release,
+            v0: [0.0, 30.0, 0.0],
+        };
+        let points = track(&cal, &path, 12.0, 15.0, 1.5);
+        let hands = wrists(&cal, release, 1.0, 15.0);
+        let feet = Some([20.0, 350.0]);
+        let f = measure_flight(&cal, &cfg, &points, &hands, feet).expect("a flight");
+        let t_land = touchdown(&path, 12.0).unwrap();
+        assert!((f.drop_height_cm - 63.0).abs() < 6.0, "{f:?}");
+        let throw = 30.0 * (t_land - 1.0);
+        assert!((f.throw_distance_cm - throw).abs() < 6.0, "{f:?}");
+        assert!((f.t_release_s - 1.0).abs() < 0.04, "{f:?}");
+        assert!((f.t_land_s - t_land).abs() < 0.04, "{f:?}");
+    }
+
+    #[test]
+    fn a_25fps_throw_of_120cm_ends_where_the_parcel_comes_to_rest() {
+        let cal = camera([0.0; 5]);
+        let cfg = RulesConfig::default();
+        let release = [-40.0, 390.0, 90.0];
+        let path = Trajectory {
+            t0_s: 3.0,
+            p0: release,
+            v0: [250.0, 0.0, 80.0],
+        };
+        let points = track(&cal, &path, 12.0, 25.0, 1.0);
+        let hands = wrists(&cal, release, 3.0, 25.0);
+        let f = measure_flight(&cal, &cfg, &points, &hands, Some([-70.0, 390.0])).expect("flight");
+        let t_land = touchdown(&path, 12.0).unwrap();
+        let throw = 250.0 * (t_land - 3.0);
+        assert!(throw > 100.0);
+        assert!(
+            (f.throw_distance_cm - throw).abs() < 5.0,
+            "{f:?} vs {throw}"
+        );
+        assert!((f.drop_height_cm - 78.0).abs() < 5.0, "{f:?}");
+        // The points at rest are not part of the flight.
+        let airborne = points.iter().filter(|p| p.t_s < t_land).count();
+        assert!(f.points <= airborne, "{f:?}");
     }
 }
