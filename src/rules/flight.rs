@@ -381,7 +381,7 @@ fn closest_time(cal: &Calibration, f: &Fit, t0: f64, t1: f64, q: (f64, f64)) -> 
         .map_or(t1, |(t, _)| t)
 }
 
-/// When the parcel left the hands: the time, from 0.3 s before to 0.1 s after
+/// When the parcel left the hands: the time, up to 0.3 s before
 /// the flight's first point, at which the path passes closest to where the
 /// hands held it. A parcel is held between both hands, so that is the
 /// midpoint of the wrists where both are seen (a single wrist sits at the
@@ -391,7 +391,7 @@ fn closest_time(cal: &Calibration, f: &Fit, t0: f64, t1: f64, q: (f64, f64)) -> 
 fn release_time(cal: &Calibration, f: &Fit, t_first: f64, dt: f64, wrists: &[WristSample]) -> f64 {
     let hands = |both: bool| {
         let mut best: Option<(f64, f64)> = None;
-        for i in 0..=80 {
+        for i in 0..=60 {
             let t = t_first - 0.3 + 0.005 * f64::from(i);
             let Some(h) = hands_at(wrists, t, both) else {
                 continue;
