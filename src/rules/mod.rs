@@ -32,8 +32,10 @@ pub struct RulesConfig {
     /// A parcel that appears within this share of the worker's height of a
     /// wrist left that worker's hands. Default 0.35.
     pub hand_reach: f64,
-    /// Image error (px) beyond which a point is no longer on the ballistic
-    /// path: the parcel has landed. Default 6 (blob centres jitter by a few px).
+    /// Image error (px) within which a run of points is on one ballistic
+    /// path: their rms within this, each point within twice this. Default 6
+    /// (blob centres jitter by a few px). The flight ends where the parcel
+    /// arrives at its resting place, not where this is exceeded.
     pub flight_fit_px: f64,
     /// A parcel moved at least this far (cm) by a fast foot is kicked. Default 25.
     pub min_kick_distance_cm: f64,
