@@ -97,7 +97,7 @@ pub struct Score {
 }
 
 impl Score {
-    fn add(&mut self, o: Score) {
+    pub fn add(&mut self, o: Score) {
         self.scenarios += o.scenarios;
         self.throw_tp += o.throw_tp;
         self.throw_fp += o.throw_fp;
@@ -265,16 +265,42 @@ fn read_events(path: &Path) -> Result<Detected> {
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line)
             .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+        d.add(&v);
+    }
+    Ok(d)
+}
+
+/// Scores the events a detector produced for one scenario against its truth,
+/// as `sortwatch eval` does with the replay's output (the oracle harness in
+/// examples/ feeds the rules truth tracks and scores them here).
+pub fn score_events(
+    truth: &Truth,
+    events: &[crate::rules::Event],
+    camera: &str,
+    near_limit_cm: f64,
+) -> Score {
+    let mut d = Detected::default();
+    for e in events {
+        d.add(&crate::events::to_json(camera, e));
+    }
+    score(truth, &d, near_limit_cm)
+}
+
+impl Detected {
+    /// Takes in one replay line.
+    fn add(&mut self, v: &serde_json::Value) {
         let num = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
         match (v["event"].as_str(), v["kind"].as_str()) {
-            (Some("violation"), Some("throw")) => d.throws.push((num("t_start_s"), num("t_end_s"))),
-            (Some("violation"), Some("kick")) => d.kicks.push(num("t_start_s")),
+            (Some("violation"), Some("throw")) => {
+                self.throws.push((num("t_start_s"), num("t_end_s")));
+            }
+            (Some("violation"), Some("kick")) => self.kicks.push(num("t_start_s")),
             (Some("handling"), _) => {
-                d.handled += 1;
+                self.handled += 1;
                 let f = &v["flight"];
                 if f.is_object() {
                     let g = |k: &str| f[k].as_f64().unwrap_or(f64::NAN);
-                    d.flights.push((
+                    self.flights.push((
                         g("t_release_s"),
                         g("t_land_s"),
                         g("drop_height_cm"),
@@ -285,7 +311,6 @@ fn read_events(path: &Path) -> Result<Detected> {
             _ => {}
         }
     }
-    Ok(d)
 }
 
 /// How far past its limits a flight went: the larger margin, cm (negative

@@ -65,6 +65,17 @@ impl Prior {
         }
     }
 
+    /// `axis · position` at `t_s` (a height is `axis = [0, 0, 1]`).
+    pub fn position(t_s: f64, axis: Vec3, value_cm: f64, sigma_cm: f64) -> Prior {
+        Prior {
+            t_s,
+            axis,
+            velocity: false,
+            value: value_cm,
+            sigma: sigma_cm,
+        }
+    }
+
     pub fn velocity(t_s: f64, axis: Vec3, value_cm_s: f64, sigma_cm_s: f64) -> Prior {
         Prior {
             t_s,

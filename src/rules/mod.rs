@@ -32,8 +32,10 @@ pub struct RulesConfig {
     /// A parcel that appears within this share of the worker's height of a
     /// wrist left that worker's hands. Default 0.35.
     pub hand_reach: f64,
-    /// Image error (px) beyond which a point is no longer on the ballistic
-    /// path: the parcel has landed. Default 6 (blob centres jitter by a few px).
+    /// Image error (px) within which a run of points is on one ballistic
+    /// path: their rms within this, each point within twice this. Default 6
+    /// (blob centres jitter by a few px). The flight ends where the parcel
+    /// arrives at its resting place, not where this is exceeded.
     pub flight_fit_px: f64,
     /// A parcel moved at least this far (cm) by a fast foot is kicked. Default 25.
     pub min_kick_distance_cm: f64,
@@ -132,6 +134,8 @@ const REST_S: f64 = 0.15;
 /// The smallest parcel blob, as a share of the area of the box of the worker
 /// holding it (a 20 cm parcel by a 170 cm worker is about 0.03).
 const MIN_PARCEL_SHARE: f32 = 0.02;
+/// Height of the ankle keypoint above the floor, cm.
+const ANKLE_HEIGHT_CM: f64 = 8.0;
 /// Kicks that move a parcel further than this (cm) are tracking errors.
 const MAX_KICK_CM: f64 = 600.0;
 /// Wider than this on the floor (cm) is not a parcel.
@@ -412,9 +416,10 @@ impl Rules {
             Origin::Other => Vec::new(),
             Origin::Hands { person, bbox } => {
                 let wrists = self.wrist_track(*person);
-                // The flight starts from the last sighting in the hands.
-                let from = st.last_held.unwrap_or(0);
-                let flight = measure_flight(&self.cal, &self.cfg, &st.points[from..], &wrists);
+                // The flight is wherever the track follows a ballistic path;
+                // being by a wrist does not say the parcel is still held.
+                let feet = self.floor_position(*person);
+                let flight = measure_flight(&self.cal, &self.cfg, &st.points, &wrists, feet);
                 // A parcel put down or thrown ends up lying; a limb or a bag
                 // moves on with the worker.
                 if !self.left_lying(&st.points) {
@@ -545,6 +550,28 @@ impl Rules {
             )
             .map(|(p, q)| (p[0] - q[0]).hypot(p[1] - q[1]));
         at_rest(points) && width.is_some_and(|w| w <= MAX_PARCEL_CM)
+    }
+
+    /// Where the person stood over the last second (world cm on the floor):
+    /// the mean of their ankles, each cast onto the floor at ankle height.
+    fn floor_position(&self, person: u64) -> Option<[f64; 2]> {
+        let (mut sum, mut n) = ([0.0, 0.0], 0.0);
+        for s in self.history.iter().filter(|s| s.id == person) {
+            for k in [L_ANKLE, R_ANKLE] {
+                let a = s.keypoints[k];
+                if a.score < MIN_KP_SCORE {
+                    continue;
+                }
+                if let Some(p) =
+                    self.cal
+                        .pixel_to_plane(f64::from(a.x), f64::from(a.y), ANKLE_HEIGHT_CM)
+                {
+                    sum = [sum[0] + p[0], sum[1] + p[1]];
+                    n += 1.0;
+                }
+            }
+        }
+        (n > 0.0).then(|| [sum[0] / n, sum[1] / n])
     }
 
     /// The person's wrist positions over the last second: (t, [left, right]).
