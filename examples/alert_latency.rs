@@ -10,8 +10,10 @@
 //! wait to see the parcel at rest, the store commit and the broker hop.
 //!
 //! ```sh
-//! cargo run --release --example alert_latency -- [SECONDS]
+//! cargo run --release --example alert_latency -- [SECONDS [CAMERA...]]
 //! ```
+//!
+//! Cameras default to `sim-kick` and `sim-toss-82cm`, the scenes with violations.
 
 #[allow(dead_code)]
 #[path = "../tests/common/mqtt.rs"]
@@ -36,9 +38,11 @@ fn main() {
         real_clip: "not-used-by-this-bench".into(),
     };
     let mut cfg: ServiceConfig = sortwatch::cmd::demo::config(&args).unwrap();
-    // The scenes with violations.
-    cfg.cameras
-        .retain(|c: &Camera| c.id == "sim-kick" || c.id == "sim-toss-82cm");
+    let mut wanted: Vec<String> = std::env::args().skip(2).collect();
+    if wanted.is_empty() {
+        wanted = vec!["sim-kick".into(), "sim-toss-82cm".into()];
+    }
+    cfg.cameras.retain(|c: &Camera| wanted.contains(&c.id));
     let mut sub = Command::new("mosquitto_sub")
         .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
         .args(["-t", "sortwatch/+/violations/#", "-q", "1", "-F", "%U %p"])
