@@ -222,6 +222,12 @@ fn validate_shifts(shifts: &[ShiftConfig]) -> Result<Vec<Shift>> {
     Ok(out)
 }
 
+/// Unix milliseconds of a wall-clock time (0 before 1970).
+pub fn unix_ms(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,9 +42,7 @@ pub fn verdict(args: &VerdictArgs) -> Result<serde_json::Value> {
     let cfg = ServiceConfig::load(&args.config)?;
     let mut store = crate::store::Store::open(&cfg.resolve(&cfg.storage.data_dir))?;
     let topics = crate::mqtt::Topics::new(&cfg.mqtt.prefix, &cfg.site.name, &cfg.site.node);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now = crate::clock::unix_ms(std::time::SystemTime::now());
     crate::service::sink::record_verdict(
         &mut store,
         &topics,

@@ -3,6 +3,7 @@
 //! it, the analyzer, and the event sink. Its health is shared for publishing.
 
 use super::sink::EventSink;
+use crate::clock::unix_ms;
 use crate::config::AnalysisConfig;
 use crate::error::Result;
 use crate::geometry::Calibration;
@@ -52,11 +53,6 @@ pub struct Health {
 }
 
 pub type SharedHealth = Arc<Mutex<Health>>;
-
-fn unix_ms(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 /// The end of a source: cleanly (end of file) or with an error.
 enum End {

@@ -3,6 +3,7 @@
 //! task are woken. A failed write (a full disk) keeps the event in memory and
 //! retries, so nothing is lost while the process lives.
 
+use crate::clock::unix_ms;
 use crate::events::Counts;
 use crate::mqtt::{Publisher, Topics, SCHEMA};
 use crate::rules::{Event, Violation};
@@ -35,11 +36,6 @@ pub struct EventSink {
     /// The last write failed (said once, not per retry).
     failing: bool,
     pub counts: Counts,
-}
-
-fn unix_ms(t: SystemTime) -> i64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// RFC 3339 in UTC with milliseconds.

@@ -4,7 +4,7 @@
 
 use super::camera::SharedHealth;
 use super::sink::rfc3339;
-use crate::clock::SiteClock;
+use crate::clock::{unix_ms, SiteClock};
 use crate::metrics::compliance::{aggregate, Compliance, ComplianceReport};
 use crate::mqtt::{Publisher, Topics, SCHEMA};
 use crate::store::Store;
@@ -30,17 +30,11 @@ pub struct StatusTask {
     pub health: Vec<(String, SharedHealth)>,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 impl StatusTask {
     pub async fn run(mut self, mut changed: UnboundedReceiver<()>) {
         let mut health_tick = tokio::time::interval(HEALTH_EVERY);
         loop {
-            self.publish_compliance(now_ms());
+            self.publish_compliance(unix_ms(SystemTime::now()));
             tokio::select! {
                 got = changed.recv() => {
                     if got.is_none() {
