@@ -10,10 +10,12 @@
 //! wait to see the parcel at rest, the store commit and the broker hop.
 //!
 //! ```sh
-//! cargo run --release --example alert_latency -- [SECONDS [CAMERA...]]
+//! cargo run --release --example alert_latency -- [SECONDS [CAMERA | SCENE_DIR ...]]
 //! ```
 //!
-//! Cameras default to `sim-kick` and `sim-toss-82cm`, the scenes with violations.
+//! Cameras default to `sim-kick` and `sim-toss-82cm`, the demo scenes with
+//! violations. A directory written by `sortwatch simulate` plays as a camera
+//! too (e.g. a scene rendered at a frame rate this machine keeps up with).
 
 #[allow(dead_code)]
 #[path = "../tests/common/mqtt.rs"]
@@ -42,7 +44,23 @@ fn main() {
     if wanted.is_empty() {
         wanted = vec!["sim-kick".into(), "sim-toss-82cm".into()];
     }
+    let scene_dirs: Vec<std::path::PathBuf> = wanted
+        .iter()
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_dir())
+        .collect();
+    let template = cfg.cameras[0].clone();
     cfg.cameras.retain(|c: &Camera| wanted.contains(&c.id));
+    for dir in scene_dirs {
+        let cal = dir.join("calibration.toml");
+        let id = sortwatch::geometry::Calibration::load(&cal).unwrap().camera;
+        cfg.cameras.push(Camera {
+            id,
+            source: dir.join("video.mp4").display().to_string(),
+            calibration: cal,
+            ..template.clone()
+        });
+    }
     let mut sub = Command::new("mosquitto_sub")
         .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
         .args(["-t", "sortwatch/+/violations/#", "-q", "1", "-F", "%U %p"])
