@@ -8,19 +8,21 @@ pub use service::ServiceConfig;
 use crate::error::{Error, Result};
 use crate::motion::MotionConfig;
 use crate::pose::plan::PlanConfig;
+use crate::pose::schedule::ScheduleConfig;
 use crate::pose::MoveNetConfig;
 use crate::rules::RulesConfig;
 use crate::track::{ObjectTrackerConfig, PersonTrackerConfig};
 use serde::Deserialize;
 use std::path::Path;
 
-/// Per-camera analysis: `[motion]`, `[pose]`, `[regions]`, `[tracking.*]`, `[rules]`.
+/// Per-camera analysis: `[motion]`, `[pose]`, `[regions]`, `[schedule]`, `[tracking.*]`, `[rules]`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AnalysisConfig {
     pub motion: MotionConfig,
     pub pose: MoveNetConfig,
     pub regions: PlanConfig,
+    pub schedule: ScheduleConfig,
     pub tracking: TrackingConfig,
     pub rules: RulesConfig,
 }

@@ -6,6 +6,7 @@ mod movenet;
 pub mod plan;
 pub mod pool;
 pub mod runtime;
+pub mod schedule;
 
 pub use movenet::{decode, InputTensor, MoveNet, MoveNetConfig, RawOutput};
 

@@ -7,11 +7,12 @@ use crate::clock::unix_ms;
 use crate::config::AnalysisConfig;
 use crate::error::Result;
 use crate::geometry::Calibration;
-use crate::pipeline::Analyzer;
+use crate::pipeline::{Analyzer, StageTimings};
 use crate::pose::pool::PoolClient;
+use crate::rules::Event;
 use crate::source::{self, Frame};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -50,6 +51,32 @@ pub struct Health {
     #[serde(skip)]
     pub last_frame_ms: Option<i64>,
     pub error: Option<String>,
+    /// Where the analysis time went (for benches and logs, not published).
+    #[serde(skip)]
+    pub stages: StageTimings,
+    /// Time the source reader spent decoding.
+    #[serde(skip)]
+    pub decode: Duration,
+    /// Longest wait of a frame from its arrival to the end of its analysis.
+    #[serde(skip)]
+    pub max_lag: Duration,
+}
+
+/// Where a camera's events go: the node's [`EventSink`] (store, then MQTT),
+/// or a bench's recorder.
+pub trait Events: Send {
+    fn handle(&mut self, events: &[Event], media_time_s: f64, wall: SystemTime);
+    /// Called while no frame is waiting, to retry what failed before.
+    fn retry(&mut self) {}
+}
+
+impl Events for EventSink {
+    fn handle(&mut self, events: &[Event], media_time_s: f64, wall: SystemTime) {
+        EventSink::handle(self, events, media_time_s, wall);
+    }
+    fn retry(&mut self) {
+        EventSink::retry(self);
+    }
 }
 
 pub type SharedHealth = Arc<Mutex<Health>>;
@@ -72,6 +99,8 @@ struct QueueState {
 struct FrameQueue {
     state: Mutex<QueueState>,
     ready: Condvar,
+    /// Nanoseconds the reader spent in the source (decoding).
+    decode_ns: AtomicU64,
 }
 
 impl FrameQueue {
@@ -132,7 +161,7 @@ impl FrameQueue {
 pub fn run(
     spec: CameraSpec,
     pose: PoolClient,
-    mut sink: EventSink,
+    mut sink: impl Events,
     health: SharedHealth,
     stop: Arc<AtomicBool>,
 ) {
@@ -169,6 +198,7 @@ pub fn run(
         };
         let mut seen_frame = false;
         let mut last_frame = Instant::now();
+        let decoded_before = health.lock().expect("health lock").decode;
         let end = loop {
             if stop.load(Ordering::Relaxed) {
                 break None;
@@ -205,11 +235,16 @@ pub fn run(
                     last_t = frame.media_time_s;
                     let fps = rate.tick();
                     let dropped = queue.take_dropped();
+                    let lag = frame.wall_time.elapsed().unwrap_or_default();
+                    let decode = Duration::from_nanos(queue.decode_ns.load(Ordering::Relaxed));
                     set(&health, |h| {
                         h.frames += 1;
                         h.dropped_frames += dropped;
                         h.fps = fps;
                         h.last_frame_ms = Some(unix_ms(frame.wall_time));
+                        h.stages = analyzer.timings();
+                        h.decode = decoded_before + decode;
+                        h.max_lag = h.max_lag.max(lag);
                     });
                 }
             }
@@ -276,7 +311,11 @@ fn read(
     let started = Instant::now();
     let mut first: Option<f64> = None;
     while !stop.load(Ordering::Relaxed) {
-        match src.next_frame() {
+        let t0 = Instant::now();
+        let next = src.next_frame();
+        let spent = t0.elapsed().as_nanos() as u64;
+        q.decode_ns.fetch_add(spent, Ordering::Relaxed);
+        match next {
             Ok(Some(mut f)) => {
                 if realtime {
                     let t0 = *first.get_or_insert(f.media_time_s);
