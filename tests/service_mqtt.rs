@@ -185,9 +185,11 @@ fn violations_arrive_documented_and_a_late_subscriber_gets_retained_compliance()
         assert_documented("sortwatch/health.schema.json", &v);
     }
     let avail = json_on(&lines, &format!("sortwatch/{SITE}/node/"));
-    assert_eq!(
-        avail.first().map(|(_, v)| v["state"].clone()),
-        Some("online".into())
+    // A slow first connection may be taken over by the retry; the broker then
+    // sends the first connection's last will (offline) before the node's online.
+    assert!(
+        avail.iter().any(|(_, v)| v["state"] == "online"),
+        "{avail:?}"
     );
     assert_eq!(
         avail.last().map(|(_, v)| v["state"].clone()),
