@@ -23,7 +23,8 @@ fn kick_scene(dir: &Path) -> PathBuf {
     out
 }
 
-fn node_config(dir: &Path, broker: &str, scene: &Path, looped: bool) -> PathBuf {
+/// A node with the kick scene as camera `sim-kick`, plus `more` camera tables.
+fn node_config(dir: &Path, broker: &str, scene: &Path, looped: bool, more: &str) -> PathBuf {
     let cfg = dir.join("node.toml");
     std::fs::write(
         &cfg,
@@ -42,7 +43,7 @@ source = "{video}"
 calibration = "{cal}"
 line = "line-a"
 loop = {looped}
-
+{more}
 [mqtt]
 broker = "{broker}"
 
@@ -162,6 +163,7 @@ fn violations_arrive_documented_and_a_late_subscriber_gets_retained_compliance()
         &format!("mqtt://127.0.0.1:{}", broker.port),
         &scene,
         false,
+        "",
     );
     wait_exit(spawn_run(&cfg, &["--exit-when-done"]), 600);
 
@@ -284,6 +286,7 @@ fn a_broker_outage_of_30_s_loses_no_violation_and_keeps_their_order() {
         &format!("mqtt://127.0.0.1:{}", broker.port),
         &scene,
         true,
+        "",
     );
     let data = d.path().join("data");
     let mut run = spawn_run(&cfg, &[]);
@@ -344,7 +347,13 @@ fn kill_9_keeps_todays_counters_and_the_unsent_violations() {
     let scene = kick_scene(d.path());
     let port = free_port();
     // No broker yet: violations wait in the outbox.
-    let cfg = node_config(d.path(), &format!("mqtt://127.0.0.1:{port}"), &scene, true);
+    let cfg = node_config(
+        d.path(),
+        &format!("mqtt://127.0.0.1:{port}"),
+        &scene,
+        true,
+        "",
+    );
     let data = d.path().join("data");
     let mut run = spawn_run(&cfg, &[]);
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -398,7 +407,13 @@ fn an_unreachable_broker_at_start_is_reported_then_retried() {
     let d = common::tmp();
     let scene = kick_scene(d.path());
     let port = free_port();
-    let cfg = node_config(d.path(), &format!("mqtt://127.0.0.1:{port}"), &scene, true);
+    let cfg = node_config(
+        d.path(),
+        &format!("mqtt://127.0.0.1:{port}"),
+        &scene,
+        true,
+        "",
+    );
     let mut run = spawn_run(&cfg, &[]);
     // Read stderr until the report appears.
     let stderr = run.stderr.take().unwrap();
@@ -474,40 +489,17 @@ fn a_camera_that_drops_out_is_reconnected_while_the_others_carry_on() {
         text.replace("camera = \"sim-kick\"", "camera = \"net-cam\""),
     )
     .unwrap();
-    let cfg = d.path().join("node.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"
-[site]
-name = "{SITE}"
-timezone = "Asia/Shanghai"
-
-[[cameras]]
-id = "sim-kick"
-source = "{video}"
-calibration = "{cal}"
-loop = true
-
-[[cameras]]
-id = "net-cam"
-source = "tcp://127.0.0.1:{cam_port}"
-calibration = "{net_cal}"
-
-[mqtt]
-broker = "mqtt://127.0.0.1:{port}"
-
-[storage]
-data_dir = "{data}"
-"#,
-            video = scene.join("video.mp4").display(),
-            cal = cal.display(),
-            net_cal = net_cal.display(),
-            port = broker.port,
-            data = d.path().join("data").display(),
-        ),
-    )
-    .unwrap();
+    let net_cam = format!(
+        "\n[[cameras]]\nid = \"net-cam\"\nsource = \"tcp://127.0.0.1:{cam_port}\"\ncalibration = \"{}\"\n",
+        net_cal.display()
+    );
+    let cfg = node_config(
+        d.path(),
+        &format!("mqtt://127.0.0.1:{}", broker.port),
+        &scene,
+        true,
+        &net_cam,
+    );
     let sub = Sub::start(broker.port, &format!("sortwatch/{SITE}/health/#"), None);
     let mut run = spawn_run(&cfg, &[]);
     let health = |l: &[(String, String)], cam: &str| -> Vec<Value> {
