@@ -37,6 +37,7 @@ fn main() {
         data_dir: dir.path().join("data"),
         broker: Some(format!("mqtt://127.0.0.1:{}", broker.port)),
         mqtt_listen: "127.0.0.1:0".into(),
+        web_listen: "127.0.0.1:0".into(),
         real_clip: "not-used-by-this-bench".into(),
     };
     let mut cfg: ServiceConfig = sortwatch::cmd::demo::config(&args).unwrap();

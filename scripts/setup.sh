@@ -19,6 +19,8 @@ APT_PACKAGES=(
   python3-pip
   mosquitto-clients  # mosquitto_sub: watch the demo's topics
   mosquitto     # the real broker the integration tests start on a free port
+  chromium chromium-driver  # the headless browser the web page tests drive
+  fonts-dejavu-core         # one font for the pages and their screenshots
 )
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }

@@ -83,6 +83,19 @@ impl SiteClock {
         self.tz.iana_name().unwrap_or("UTC")
     }
 
+    /// The local day called `date` ("2026-11-23"); `None` when it is not a date.
+    pub fn day_of(&self, date: &str) -> Option<DayWindow> {
+        let d: Date = date.parse().ok()?;
+        Some(self.day(self.day_start_ms(d)))
+    }
+
+    /// Local wall-clock time of `at_ms` as "HH:MM".
+    pub fn local_hhmm(&self, at_ms: i64) -> String {
+        Timestamp::from_millisecond(at_ms)
+            .map(|t| t.to_zoned(self.tz.clone()).strftime("%H:%M").to_string())
+            .unwrap_or_default()
+    }
+
     /// The local calendar day containing `at_ms` (Unix ms).
     pub fn day(&self, at_ms: i64) -> DayWindow {
         let mut date = self.local_date(at_ms);

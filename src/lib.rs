@@ -33,3 +33,4 @@ pub mod sim;
 pub mod source;
 pub mod store;
 pub mod track;
+pub mod web;

@@ -34,6 +34,8 @@ enum Command {
     CheckConfig(run::CheckArgs),
     /// Record a QA verdict (confirmed / rejected) on a violation.
     Verdict(run::VerdictArgs),
+    /// Hash a web user's password (read from standard input) for `[[web.users]]`.
+    HashPassword,
     /// The whole service on embedded defaults: sample scenes and the real clip
     /// as live cameras, an embedded MQTT broker, a local store.
     Demo(demo::Args),
@@ -91,6 +93,7 @@ fn dispatch(command: &Command) -> sortwatch::error::Result<()> {
         }
         Command::Run(args) => run::run(args)?,
         Command::Demo(args) => demo::run(args)?,
+        Command::HashPassword => println!("{}", run::hash_password()?),
         Command::Verdict(args) => {
             let v = run::verdict(args)?;
             eprintln!("verdict: {v}");

@@ -49,6 +49,9 @@ broker = "{broker}"
 
 [storage]
 data_dir = "{data}"
+
+[web]
+listen = "127.0.0.1:0"
 "#,
             video = scene.join("video.mp4").display(),
             cal = scene.join("calibration.toml").display(),

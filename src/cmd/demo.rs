@@ -4,7 +4,7 @@
 //! MQTT broker and a SQLite store in a data directory.
 
 use crate::config::service::{
-    Camera, Line, MqttConfig, ServiceConfig, Site, StorageConfig, WebConfig,
+    Camera, Line, MqttConfig, Role, ServiceConfig, Site, StorageConfig, WebConfig,
 };
 use crate::config::AnalysisConfig;
 use crate::error::{Error, Result};
@@ -23,6 +23,9 @@ pub struct Args {
     /// Where the embedded broker listens (a free port is picked if it is busy).
     #[arg(long, default_value = "127.0.0.1:1883")]
     pub mqtt_listen: String,
+    /// Where the web pages are served (a free port is picked if it is busy).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub web_listen: String,
     /// The real CCTV clip (skipped, with a note, when missing).
     #[arg(long, default_value = "samples/vtest.avi")]
     pub real_clip: PathBuf,
@@ -141,10 +144,38 @@ pub fn config(args: &Args) -> Result<ServiceConfig> {
         cameras,
         analysis: AnalysisConfig::default(),
         mqtt,
-        storage: StorageConfig { data_dir },
-        web: WebConfig::default(),
+        storage: StorageConfig {
+            data_dir: data_dir.clone(),
+        },
+        web: WebConfig {
+            listen: free_or_any(&args.web_listen),
+            users: crate::web::users(&[("qa", &demo_password(&data_dir)?, Role::Qa)]),
+            ..WebConfig::default()
+        },
         base_dir: PathBuf::new(),
     })
+}
+
+/// The demo QA user's password: made up once, kept in `DATA_DIR/qa-password`
+/// (readable by this user only).
+fn demo_password(data_dir: &Path) -> Result<String> {
+    let path = data_dir.join("qa-password");
+    if let Ok(p) = std::fs::read_to_string(&path) {
+        if p.trim().len() >= 8 {
+            return Ok(p.trim().to_string());
+        }
+    }
+    use argon2::password_hash::rand_core::{OsRng, RngCore};
+    let password = format!("{:016x}", OsRng.next_u64());
+    crate::fs::create_parent_dir(&path)?;
+    std::fs::write(&path, &password)
+        .map_err(|e| Error::io(&path, "cannot write the demo password", e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(password)
 }
 
 /// `listen` if nothing holds it, else the same address on a free port.
@@ -183,6 +214,12 @@ pub fn run(args: &Args) -> Result<()> {
         "demo: MQTT on {}; watch it with\n  mosquitto_sub -h {host} -p {port} -t '{}/{SITE}/#' -v",
         node.broker, cfg.mqtt.prefix
     );
+    if let Some(web) = node.web {
+        eprintln!(
+            "demo: web pages on http://{web}/ (display), /alerts and /review: sign in as `qa` with the password in {}",
+            cfg.storage.data_dir.join("qa-password").display()
+        );
+    }
     eprintln!(
         "demo: store in {}; Ctrl-C stops",
         cfg.storage.data_dir.display()

@@ -54,6 +54,22 @@ pub fn verdict(args: &VerdictArgs) -> Result<serde_json::Value> {
     )
 }
 
+/// Reads a password from standard input (one line; never from the command
+/// line, where `ps` and shell history would keep it) and returns its hash.
+pub fn hash_password() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| {
+        Error::invalid(format!("cannot read the password from standard input: {e}"))
+    })?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.chars().count() < 8 {
+        return Err(Error::invalid(
+            "the password is shorter than 8 characters: pipe a longer one, e.g. `read -rs P; echo \"$P\" | sortwatch hash-password`",
+        ));
+    }
+    Ok(crate::web::hash_password(password))
+}
+
 pub fn run(args: &Args) -> Result<()> {
     let cfg = ServiceConfig::load_checked(&args.config)?;
     let node = Node::start(&cfg)?;
@@ -65,6 +81,9 @@ pub fn run(args: &Args) -> Result<()> {
         cfg.mqtt.prefix,
         cfg.resolve(&cfg.storage.data_dir).display()
     );
+    if let Some(web) = node.web {
+        eprintln!("run: web pages on http://{web}/");
+    }
     node.wait(args.exit_when_done);
     Ok(())
 }

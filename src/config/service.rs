@@ -135,16 +135,45 @@ impl Default for StorageConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebConfig {
-    /// Address of the web server. Loopback unless you mean otherwise.
+    /// Address of the web server. Loopback unless you mean otherwise; empty
+    /// turns the web server off.
     pub listen: String,
+    /// Who may sign in (alerts, QA review, verdicts). The display page needs no login.
+    pub users: Vec<WebUser>,
+    /// A login lasts this long.
+    pub session_hours: f64,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
             listen: "127.0.0.1:8080".into(),
+            users: Vec::new(),
+            session_hours: 12.0,
         }
     }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebUser {
+    pub name: String,
+    /// Argon2 PHC string from `sortwatch hash-password`; never the password itself.
+    pub password_hash: String,
+    /// `qa` may confirm and reject violations; `supervisor` may only look.
+    #[serde(default = "default_role")]
+    pub role: Role,
+}
+
+fn default_role() -> Role {
+    Role::Qa
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Qa,
+    Supervisor,
 }
 
 /// Where the broker is, parsed from `mqtt.broker`.
@@ -365,8 +394,31 @@ impl ServiceConfig {
                 }
             }
         }
-        if let Err(m) = listen_addr(&self.web.listen) {
-            bad("web.listen".into(), m);
+        if !self.web.listen.is_empty() {
+            if let Err(m) = listen_addr(&self.web.listen) {
+                bad("web.listen".into(), m);
+            }
+        }
+        if self.web.session_hours.is_nan() || self.web.session_hours <= 0.0 {
+            bad(
+                "web.session_hours".into(),
+                "must be a positive number of hours".into(),
+            );
+        }
+        let mut names = HashSet::new();
+        for (i, u) in self.web.users.iter().enumerate() {
+            if u.name.trim().is_empty() || !names.insert(u.name.as_str()) {
+                bad(
+                    format!("web.users[{i}].name"),
+                    format!("`{}` is empty or used twice", u.name),
+                );
+            }
+            if argon2::PasswordHash::new(&u.password_hash).is_err() {
+                bad(
+                    format!("web.users[{i}].password_hash"),
+                    "is not an argon2 hash: make one with `sortwatch hash-password` (never put the password itself here)".into(),
+                );
+            }
         }
         out
     }

@@ -342,6 +342,8 @@ fn set(health: &SharedHealth, f: impl FnOnce(&mut Health)) {
 }
 
 fn fail(health: &SharedHealth, cam: &str, e: &str, retry_in: Duration) {
+    // Source errors already name the camera.
+    let e = e.strip_prefix(&format!("camera {cam}: ")).unwrap_or(e);
     let mut h = health.lock().expect("health lock");
     if h.error.as_deref() != Some(e) {
         tracing::error!(

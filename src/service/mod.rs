@@ -10,6 +10,7 @@
 //! ```
 
 pub mod camera;
+pub mod live;
 pub mod sink;
 pub mod status;
 
@@ -22,6 +23,7 @@ use crate::pose::MoveNet;
 use crate::source::redact;
 use crate::store::Store;
 use camera::{CameraSpec, Health, SharedHealth};
+use live::Live;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -36,6 +38,8 @@ pub struct Node {
     stop: Arc<AtomicBool>,
     /// Where clients reach the broker (the embedded one, or the hub's).
     pub broker: String,
+    /// Where the web pages are, when `web.listen` is set.
+    pub web: Option<std::net::SocketAddr>,
     pub topics: Topics,
     pub health: Vec<(String, SharedHealth)>,
     _broker: Option<EmbeddedBroker>,
@@ -113,6 +117,7 @@ impl Node {
         let pool = PosePool::new(vec![MoveNet::load(pose_cfg)?])?;
 
         let (changed_tx, changed_rx) = tokio::sync::mpsc::unbounded_channel();
+        let live = Live::default();
         let stop = Arc::new(AtomicBool::new(false));
         let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut health = Vec::new();
@@ -130,6 +135,7 @@ impl Node {
                 topics.clone(),
                 publisher.clone(),
                 changed_tx.clone(),
+                live.clone(),
             );
             let pose = pool.client();
             let stop = stop.clone();
@@ -143,6 +149,23 @@ impl Node {
                 .map_err(|e| Error::internal(format!("cannot start camera thread: {e}")))?;
             cameras.push(handle);
         }
+        let web = if cfg.web.listen.is_empty() {
+            None
+        } else {
+            let state = crate::web::WebState::new(
+                cfg,
+                store()?,
+                live.clone(),
+                changed_tx.clone(),
+                Some(publisher.clone()),
+                health.clone(),
+            )?;
+            let server = runtime.block_on(crate::web::WebServer::start(
+                &cfg.web.listen,
+                Arc::new(state),
+            ))?;
+            Some(server.addr)
+        };
         drop(changed_tx);
         let status = status::StatusTask {
             site: cfg.site.name.clone(),
@@ -156,6 +179,7 @@ impl Node {
                 .map(|c| (c.id.clone(), c.line.clone()))
                 .collect::<BTreeMap<_, _>>(),
             health: health.clone(),
+            live: live.clone(),
         };
         runtime.spawn(status.run(changed_rx));
         Ok(Node {
@@ -165,6 +189,7 @@ impl Node {
             finished,
             stop,
             broker,
+            web,
             topics,
             health,
             _broker: embedded,

@@ -3,6 +3,7 @@
 //! task are woken. A failed write (a full disk) keeps the event in memory and
 //! retries, so nothing is lost while the process lives.
 
+use super::live::Live;
 use crate::clock::unix_ms;
 use crate::events::Counts;
 use crate::mqtt::{Publisher, Topics, SCHEMA};
@@ -31,6 +32,7 @@ pub struct EventSink {
     topics: Topics,
     publisher: Publisher,
     changed: UnboundedSender<()>,
+    live: Live,
     pending: VecDeque<Pending>,
     retry_at: Option<Instant>,
     /// The last write failed (said once, not per retry).
@@ -89,6 +91,7 @@ impl EventSink {
         topics: Topics,
         publisher: Publisher,
         changed: UnboundedSender<()>,
+        live: Live,
     ) -> EventSink {
         EventSink {
             place,
@@ -96,6 +99,7 @@ impl EventSink {
             topics,
             publisher,
             changed,
+            live,
             pending: VecDeque::new(),
             retry_at: None,
             failing: false,
@@ -173,7 +177,12 @@ impl EventSink {
                 Pending::Violation(row, msg) => self
                     .store
                     .record_violation(row, std::slice::from_ref(msg))
-                    .map(|_| outbox = true),
+                    .map(|new| {
+                        outbox = true;
+                        if new {
+                            self.live.send("violation", row.payload.clone());
+                        }
+                    }),
             };
             match r {
                 Ok(()) => {

@@ -3,9 +3,10 @@
 //! each camera's health.
 
 use super::camera::SharedHealth;
+use super::live::Live;
 use super::sink::rfc3339;
 use crate::clock::{unix_ms, SiteClock};
-use crate::metrics::compliance::{aggregate, Compliance, ComplianceReport};
+use crate::metrics::compliance::{report, Compliance, ComplianceReport};
 use crate::mqtt::{Publisher, Topics, SCHEMA};
 use crate::store::Store;
 use serde_json::json;
@@ -28,6 +29,8 @@ pub struct StatusTask {
     /// Every camera with its line (if any).
     pub cameras: BTreeMap<String, Option<String>>,
     pub health: Vec<(String, SharedHealth)>,
+    /// The web pages' copy of today's figures.
+    pub live: Live,
 }
 
 impl StatusTask {
@@ -52,20 +55,9 @@ impl StatusTask {
     /// Today's figures (and the current shift's) on every compliance topic.
     pub fn publish_compliance(&mut self, at_ms: i64) {
         let day = self.clock.day(at_ms);
-        let lines: BTreeMap<String, String> = self
-            .cameras
-            .iter()
-            .filter_map(|(c, l)| Some((c.clone(), l.clone()?)))
-            .collect();
         let report = |from: i64, to: i64| -> Option<ComplianceReport> {
-            match self.store.counts(from, to) {
-                Ok(rows) => {
-                    let mut r = aggregate(&rows, &lines);
-                    for c in self.cameras.keys() {
-                        r.cameras.entry(c.clone()).or_default();
-                    }
-                    Some(r)
-                }
+            match report(&self.store, &self.cameras, from, to) {
+                Ok(r) => Some(r),
                 Err(e) => {
                     tracing::warn!("compliance: cannot read counts: {e}");
                     None
@@ -148,6 +140,10 @@ impl StatusTask {
         for (topic, v) in out {
             self.publisher.retain(topic, v.to_string().into_bytes());
         }
+        let mut web = base;
+        web["today"] = json!(today);
+        web["shift"] = json!(shift_of(&|r| Some(r.site)));
+        self.live.set_compliance(web);
     }
 
     pub fn publish_health(&self) {

@@ -111,6 +111,40 @@ pub struct StoredViolation {
     pub verdict: Option<(Verdict, String, String, i64)>,
 }
 
+const VIOLATION_SELECT: &str = "SELECT v.id, v.camera, v.zone, v.kind, v.at_ms, v.payload,
+        q.verdict, q.note, q.by_user, q.at_ms
+   FROM violation v LEFT JOIN verdict q ON q.violation_id = v.id";
+
+fn stored_violation(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredViolation> {
+    let verdict: Option<String> = r.get(6)?;
+    let verdict = match verdict {
+        None => None,
+        Some(s) => Some((
+            s.parse::<Verdict>().map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    6,
+                    rusqlite::types::Type::Text,
+                    Box::new(e),
+                )
+            })?,
+            r.get(7)?,
+            r.get(8)?,
+            r.get(9)?,
+        )),
+    };
+    Ok(StoredViolation {
+        row: ViolationRow {
+            id: r.get(0)?,
+            camera: r.get(1)?,
+            zone: r.get(2)?,
+            kind: r.get(3)?,
+            at_ms: r.get(4)?,
+            payload: r.get(5)?,
+        },
+        verdict,
+    })
+}
+
 /// One connection to `DATA_DIR/sortwatch.db`. Not `Sync`: open one per thread.
 pub struct Store {
     conn: Connection,
@@ -394,46 +428,23 @@ impl Store {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut st = self
             .conn
-            .prepare_cached(
-                "SELECT v.id, v.camera, v.zone, v.kind, v.at_ms, v.payload,
-                        q.verdict, q.note, q.by_user, q.at_ms
-                   FROM violation v LEFT JOIN verdict q ON q.violation_id = v.id
-                  WHERE v.at_ms >= ?1 AND v.at_ms < ?2
-                  ORDER BY v.at_ms DESC, v.rowid DESC LIMIT ?3",
-            )
+            .prepare_cached(&format!(
+                "{VIOLATION_SELECT} WHERE v.at_ms >= ?1 AND v.at_ms < ?2
+                  ORDER BY v.at_ms DESC, v.rowid DESC LIMIT ?3"
+            ))
             .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map(params![from_ms, to_ms, limit], |r| {
-                let verdict: Option<String> = r.get(6)?;
-                let verdict = match verdict {
-                    None => None,
-                    Some(s) => Some((
-                        s.parse::<Verdict>().map_err(|e| {
-                            rusqlite::Error::FromSqlConversionFailure(
-                                6,
-                                rusqlite::types::Type::Text,
-                                Box::new(e),
-                            )
-                        })?,
-                        r.get(7)?,
-                        r.get(8)?,
-                        r.get(9)?,
-                    )),
-                };
-                Ok(StoredViolation {
-                    row: ViolationRow {
-                        id: r.get(0)?,
-                        camera: r.get(1)?,
-                        zone: r.get(2)?,
-                        kind: r.get(3)?,
-                        at_ms: r.get(4)?,
-                        payload: r.get(5)?,
-                    },
-                    verdict,
-                })
-            })
+            .query_map(params![from_ms, to_ms, limit], stored_violation)
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// One violation with its verdict, if the id is known.
+    pub fn violation(&self, id: &str) -> Result<Option<StoredViolation>> {
+        self.conn
+            .prepare_cached(&format!("{VIOLATION_SELECT} WHERE v.id = ?1"))
+            .and_then(|mut st| st.query_row([id], stored_violation).optional())
             .map_err(|e| self.err(e))
     }
 
