@@ -501,6 +501,8 @@ mod tests {
             })
         );
         assert_eq!(cfg.client_id(), "sortwatch-hub-sha-01-node-1");
+        assert_eq!(cfg.web.users[0].role, Role::Qa);
+        assert!(argon2::PasswordHash::new(&cfg.web.users[0].password_hash).is_ok());
     }
 
     #[test]
