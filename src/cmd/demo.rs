@@ -143,6 +143,7 @@ pub fn config(args: &Args) -> Result<ServiceConfig> {
         mqtt,
         storage: StorageConfig { data_dir },
         web: WebConfig::default(),
+        clips: Default::default(),
         base_dir: PathBuf::new(),
     })
 }
