@@ -1,0 +1,175 @@
+//! Violation clips end to end: a node on a simulated kick writes an 8 s
+//! H.264 MP4 and a snapshot under the data directory, records them on the
+//! violation, and announces them on MQTT with the documented payload.
+
+mod common;
+
+use common::mqtt::{assert_documented, free_port, json_on, Mosquitto, Sub};
+use common::{simulate, sortwatch};
+use serde_json::Value;
+use sortwatch::store::Store;
+use std::path::Path;
+use std::process::Command;
+
+const SITE: &str = "hub-c";
+
+/// The kick sample with the worker waiting 4 s longer, and 10 s long: the
+/// kick has its full 5 s pre-roll and 3 s post-roll inside the video.
+const LATE_KICK: &str = r#"
+name = "kick"
+seed = 41
+fps = 25
+duration_s = 10.0
+
+[camera]
+height_cm = 420
+tilt_deg = 55
+focal_px = 700
+
+[[workers]]
+id = 1
+at_cm = [-180, 300]
+facing_deg = 0
+shirt_rgb = [60, 60, 160]
+trousers_rgb = [90, 80, 60]
+
+[[parcels]]
+id = 1
+size_cm = [45, 35, 25]
+at_cm = [-20, 330]
+yaw_deg = 10
+
+[[actions]]
+worker = 1
+t_s = 4.3
+kind = "walk"
+to_cm = [-110, 320]
+
+[[actions]]
+worker = 1
+t_s = 5.6
+kind = "kick"
+parcel = 1
+distance_cm = 120
+"#;
+
+/// Codec of the first video stream and the container's duration, from
+/// `ffprobe -show_entries stream=codec_name:format=duration`.
+fn probe(video: &Path) -> (String, f64) {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name:format=duration",
+            "-of",
+            "default=nw=1",
+        ])
+        .arg(video)
+        .output()
+        .expect("ffprobe (apt package ffmpeg) runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("no {k} in ffprobe output {text:?}"))
+            .to_string()
+    };
+    (field("codec_name"), field("duration").parse().unwrap())
+}
+
+#[test]
+fn a_violation_gets_an_8_s_h264_clip_and_snapshot_recorded_and_announced() {
+    let d = common::tmp();
+    let scenario = d.path().join("late-kick.toml");
+    std::fs::write(&scenario, LATE_KICK).unwrap();
+    let scene = d.path().join("scene");
+    let o = simulate(scenario.to_str().unwrap(), &scene);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let broker = Mosquitto::start(&d.path().join("broker"), free_port());
+    let sub = Sub::start(broker.port, &format!("sortwatch/{SITE}/#"), None);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let data = d.path().join("data");
+    let cfg = d.path().join("node.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[site]\nname = \"{SITE}\"\ntimezone = \"Asia/Shanghai\"\n\n[[cameras]]\nid = \"sim-kick\"\nsource = \"{}\"\ncalibration = \"{}\"\n\n[mqtt]\nbroker = \"mqtt://127.0.0.1:{}\"\n\n[storage]\ndata_dir = \"{}\"\n",
+            scene.join("video.mp4").display(),
+            scene.join("calibration.toml").display(),
+            broker.port,
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = sortwatch()
+        .args(["run", "--exit-when-done", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "run failed: {stderr}");
+
+    let stored = Store::open(&data)
+        .unwrap()
+        .violations(0, i64::MAX, 100)
+        .unwrap();
+    assert!(!stored.is_empty(), "the kick is a violation");
+    let lines = sub.wait_for(20, "a clip-ready message per violation", |l| {
+        json_on(l, &format!("sortwatch/{SITE}/clips/")).len() >= stored.len()
+    });
+    let ready = json_on(&lines, &format!("sortwatch/{SITE}/clips/sim-kick"));
+    let announced = json_on(&lines, &format!("sortwatch/{SITE}/violations/sim-kick"));
+    for v in &stored {
+        let id = &v.row.id;
+        let clip = v
+            .clip
+            .as_ref()
+            .unwrap_or_else(|| panic!("{id}: no clip row"));
+        assert_eq!(clip.video, format!("clips/sim-kick/{id}.mp4"));
+        assert_eq!(clip.expired_ms, None);
+        let video = data.join(&clip.video);
+        let (codec, duration) = probe(&video);
+        assert_eq!(codec, "h264");
+        assert!((duration - 8.0).abs() <= 0.5, "{id}: {duration} s");
+        assert!((clip.duration_s - duration).abs() <= 0.1, "{clip:?}");
+        let snap = image::open(data.join(&clip.snapshot)).expect("a JPEG snapshot");
+        assert_eq!((snap.width(), snap.height()), (768, 576));
+        let on_disk = std::fs::metadata(&video).unwrap().len()
+            + std::fs::metadata(data.join(&clip.snapshot)).unwrap().len();
+        assert_eq!(clip.bytes, on_disk);
+        assert!(
+            !data.join(format!("{}.part", clip.video)).exists(),
+            "no temporary file left"
+        );
+
+        let (_, msg) = ready
+            .iter()
+            .find(|(_, m)| m["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("{id}: no clip-ready message in {ready:?}"));
+        assert_documented("sortwatch/clip.schema.json", msg);
+        let web = format!("/clips/sim-kick/{id}");
+        assert_eq!(msg["video"], format!("{web}.mp4"));
+        assert_eq!(msg["snapshot"], format!("{web}.jpg"));
+        assert_eq!(msg["bytes"].as_u64(), Some(on_disk));
+        let span = |k: &str| msg[k].as_str().unwrap().parse::<jiff::Timestamp>().unwrap();
+        let secs = (span("t_end") - span("t_start"))
+            .total(jiff::Unit::Second)
+            .unwrap();
+        assert!((secs - 8.0).abs() <= 0.5, "t_start..t_end {secs} s");
+
+        // The violation message named the same paths before the clip existed.
+        let (_, violation) = announced
+            .iter()
+            .find(|(_, m)| m["id"] == id.as_str())
+            .expect("the violation message");
+        assert_documented("sortwatch/violation.schema.json", violation);
+        let payload: Value = serde_json::from_str(&v.row.payload).unwrap();
+        for p in [violation, &payload] {
+            assert_eq!(p["clip"]["video"], format!("{web}.mp4"));
+            assert_eq!(p["clip"]["snapshot"], format!("{web}.jpg"));
+        }
+    }
+}
