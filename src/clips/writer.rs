@@ -281,7 +281,8 @@ fn write_files(
         .first()
         .ok_or_else(|| Error::internal(format!("clip {} has no frames", job.id)))?;
     let key = nearest(job.frames.iter().map(|f| f.t_s), job.key_s).unwrap_or(0);
-    let mut mp4 = Mp4Writer::create(video, first.width, first.height, job.fps)?;
+    let mut mp4 =
+        Mp4Writer::create_with_threads(video, first.width, first.height, job.fps, Some(1))?;
     let caption = render::caption(&job.violation);
     for (i, f) in job.frames.iter().enumerate() {
         let mut img = decompress(&f.jpeg).map_err(|e| {
