@@ -29,9 +29,10 @@ pub fn head_box(p: &Person) -> Option<BBox> {
             .iter()
             .map(|(x, y)| (x - cx).abs().max((y - cy).abs()))
             .fold(0.0f32, f32::max);
-        // A head is about an eighth of a standing body; pad for hair and chin.
-        let r = (spread * 1.6).max(0.09 * h);
-        return Some(BBox::new(cx - r, cy - 1.2 * r, cx + r, cy + r));
+        // A head is about an eighth of a standing body; pad generously for
+        // hair, chin and keypoints a few pixels off (privacy errs wide).
+        let r = (spread * 2.0).max(0.13 * h);
+        return Some(BBox::new(cx - r, cy - 1.3 * r, cx + r, cy + r));
     }
     let shoulders: Vec<(f32, f32)> = k[5..7]
         .iter()
