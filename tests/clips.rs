@@ -5,11 +5,9 @@
 mod common;
 
 use common::mqtt::{assert_documented, free_port, json_on, Mosquitto, Sub};
-use common::{simulate, sortwatch};
+use common::{ffprobe_duration, simulate, sortwatch};
 use serde_json::Value;
 use sortwatch::store::Store;
-use std::path::Path;
-use std::process::Command;
 
 const SITE: &str = "hub-c";
 
@@ -52,33 +50,6 @@ kind = "kick"
 parcel = 1
 distance_cm = 120
 "#;
-
-/// Codec of the first video stream and the container's duration, from
-/// `ffprobe -show_entries stream=codec_name:format=duration`.
-fn probe(video: &Path) -> (String, f64) {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=codec_name:format=duration",
-            "-of",
-            "default=nw=1",
-        ])
-        .arg(video)
-        .output()
-        .expect("ffprobe (apt package ffmpeg) runs");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let field = |k: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}=")))
-            .unwrap_or_else(|| panic!("no {k} in ffprobe output {text:?}"))
-            .to_string()
-    };
-    (field("codec_name"), field("duration").parse().unwrap())
-}
 
 #[test]
 fn a_violation_gets_an_8_s_h264_clip_and_snapshot_recorded_and_announced() {
@@ -131,7 +102,7 @@ fn a_violation_gets_an_8_s_h264_clip_and_snapshot_recorded_and_announced() {
         assert_eq!(clip.video, format!("clips/sim-kick/{id}.mp4"));
         assert_eq!(clip.expired_ms, None);
         let video = data.join(&clip.video);
-        let (codec, duration) = probe(&video);
+        let (codec, duration) = ffprobe_duration(&video);
         assert_eq!(codec, "h264");
         assert!((duration - 8.0).abs() <= 0.5, "{id}: {duration} s");
         assert!((clip.duration_s - duration).abs() <= 0.1, "{clip:?}");

@@ -57,28 +57,54 @@ pub fn path(p: &str) -> PathBuf {
     PathBuf::from(p)
 }
 
+/// stdout of `ffprobe -v error -select_streams v:0 ARGS VIDEO`.
+fn ffprobe_out(video: &Path, args: &[&str]) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(args)
+        .arg(video)
+        .output()
+        .expect("ffprobe (apt package ffmpeg) runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// Codec and decoded frame count of a video's first stream, as ffprobe sees it.
 pub fn ffprobe(video: &Path) -> (String, u64) {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
+    let text = ffprobe_out(
+        video,
+        &[
             "-count_frames",
             "-show_entries",
             "stream=codec_name,nb_read_frames",
             "-of",
             "csv=p=0",
-        ])
-        .arg(video)
-        .output()
-        .expect("ffprobe (apt package ffmpeg) runs");
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        ],
+    );
     let (codec, frames) = text
         .split_once(',')
         .unwrap_or_else(|| panic!("ffprobe said {text:?}"));
     (codec.to_string(), frames.trim().parse().unwrap())
+}
+
+/// Codec of a video's first stream and the container's duration (s), from
+/// `ffprobe -show_entries stream=codec_name:format=duration`.
+pub fn ffprobe_duration(video: &Path) -> (String, f64) {
+    let text = ffprobe_out(
+        video,
+        &[
+            "-show_entries",
+            "stream=codec_name:format=duration",
+            "-of",
+            "default=nw=1",
+        ],
+    );
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("no {k} in ffprobe output {text:?}"))
+            .to_string()
+    };
+    (field("codec_name"), field("duration").parse().unwrap())
 }
 
 /// `sortwatch calibrate --points POINTS --out OUT [extra]`.
