@@ -268,7 +268,7 @@ fn run_node(cfg: &AnalysisConfig, videos: &[Video]) -> Result<NodeRun> {
         let (client, h, stop) = (pool.client(), health.clone(), stop.clone());
         let t = std::thread::Builder::new()
             .name(format!("cam-{}", v.name))
-            .spawn(move || camera::run(spec, client, sink, h, stop))?;
+            .spawn(move || camera::run(spec, client, sink, h, stop, None))?;
         running.push((t, health, out));
     }
     let mut health = Vec::new();

@@ -96,6 +96,22 @@ impl SiteClock {
             .unwrap_or_default()
     }
 
+    /// Local wall time of `at_ms`, e.g. "2026-11-24 00:01:42.480 CST" (clip overlays).
+    pub fn local_time(&self, at_ms: i64) -> String {
+        match jiff::Timestamp::from_millisecond(at_ms) {
+            Ok(ts) => {
+                let z = ts.to_zoned(self.tz.clone());
+                format!(
+                    "{}.{:03} {}",
+                    z.strftime("%Y-%m-%d %H:%M:%S"),
+                    at_ms.rem_euclid(1000),
+                    z.strftime("%Z")
+                )
+            }
+            Err(_) => String::new(),
+        }
+    }
+
     /// The local calendar day containing `at_ms` (Unix ms).
     pub fn day(&self, at_ms: i64) -> DayWindow {
         let mut date = self.local_date(at_ms);

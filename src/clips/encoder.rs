@@ -29,6 +29,19 @@ unsafe impl Send for Mp4Writer {}
 impl Mp4Writer {
     /// Creates `path` for `width × height` video; frames carry their own times.
     pub fn create(path: &Path, width: u32, height: u32, fps: f64) -> Result<Self> {
+        Self::create_with_threads(path, width, height, fps, None)
+    }
+
+    /// As [`create`](Self::create), with libx264 limited to `threads`
+    /// (clips: one thread keeps the encoder's memory and CPU small beside
+    /// the cameras).
+    pub fn create_with_threads(
+        path: &Path,
+        width: u32,
+        height: u32,
+        fps: f64,
+        threads: Option<u32>,
+    ) -> Result<Self> {
         let _ = ff::init();
         let err = |what: &str, e: ff::Error| {
             Error::new(ErrorKind::Io, format!("cannot write video {}: {what}: {e} (check the directory exists, is writable and has free space)", path.display()))
@@ -67,6 +80,9 @@ impl Mp4Writer {
             // No B-frames: packets come out in display order with no
             // reorder delay, so every frame is exact to step through in review.
             opts.set("bf", "0");
+            if let Some(n) = threads {
+                opts.set("threads", &n.to_string());
+            }
         } else {
             enc.set_bit_rate(4_000_000);
         }

@@ -152,6 +152,7 @@ pub fn config(args: &Args) -> Result<ServiceConfig> {
             users: crate::web::users(&[("qa", &demo_password(&data_dir)?, Role::Qa)]),
             ..WebConfig::default()
         },
+        clips: Default::default(),
         base_dir: PathBuf::new(),
     })
 }

@@ -28,6 +28,8 @@ pub struct ServiceConfig {
     pub storage: StorageConfig,
     #[serde(default)]
     pub web: WebConfig,
+    #[serde(default)]
+    pub clips: ClipsConfig,
     /// Directory of the config file: relative paths in it resolve from here.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -174,6 +176,82 @@ fn default_role() -> Role {
 pub enum Role {
     Qa,
     Supervisor,
+}
+
+/// Violation clips (`[clips]`): an H.264 MP4 and a JPEG snapshot per
+/// violation under `DATA_DIR/clips/<camera>/`, pruned by age and disk use.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClipsConfig {
+    /// Record clips at all. Default true.
+    pub enabled: bool,
+    /// Seconds of video before the landing or kick. Default 5.
+    pub pre_roll_s: f64,
+    /// Seconds of video after it. Default 3.
+    pub post_roll_s: f64,
+    /// Blur every head in stored clips and snapshots. Default true.
+    pub blur_heads: bool,
+    /// Clips are deleted this many days after they were written. Default 30.
+    pub max_age_days: u32,
+    /// ... or this many, for violations a QA reviewer confirmed. Default 365.
+    pub confirmed_max_age_days: u32,
+    /// Disk the clips may use, in MB (10^6 bytes); beyond it the oldest go
+    /// first, unconfirmed before confirmed. Default 10240.
+    pub max_disk_mb: u64,
+}
+
+impl Default for ClipsConfig {
+    fn default() -> Self {
+        ClipsConfig {
+            enabled: true,
+            pre_roll_s: 5.0,
+            post_roll_s: 3.0,
+            blur_heads: true,
+            max_age_days: 30,
+            confirmed_max_age_days: 365,
+            max_disk_mb: 10240,
+        }
+    }
+}
+
+impl ClipsConfig {
+    /// Problems as (key under `clips.`, message).
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        for (key, v) in [
+            ("pre_roll_s", self.pre_roll_s),
+            ("post_roll_s", self.post_roll_s),
+        ] {
+            if !(0.0..=60.0).contains(&v) {
+                out.push((key, format!("{v} is not between 0 and 60 seconds")));
+            }
+        }
+        if self.pre_roll_s + self.post_roll_s < 1.0 {
+            out.push((
+                "post_roll_s",
+                "pre_roll_s + post_roll_s is under 1 s: a clip needs at least a second".into(),
+            ));
+        }
+        if self.max_age_days == 0 {
+            out.push(("max_age_days", "must be at least 1 day".into()));
+        }
+        if self.confirmed_max_age_days < self.max_age_days {
+            out.push((
+                "confirmed_max_age_days",
+                format!(
+                    "{} is less than max_age_days ({}): confirmed clips are kept at least as long as the others",
+                    self.confirmed_max_age_days, self.max_age_days
+                ),
+            ));
+        }
+        if self.max_disk_mb == 0 {
+            out.push((
+                "max_disk_mb",
+                "must be at least 1 MB (set `enabled = false` to record no clips)".into(),
+            ));
+        }
+        out
+    }
 }
 
 /// Where the broker is, parsed from `mqtt.broker`.
@@ -420,6 +498,9 @@ impl ServiceConfig {
                 );
             }
         }
+        for (key, m) in self.clips.problems() {
+            bad(format!("clips.{key}"), m);
+        }
         out
     }
 }
@@ -503,6 +584,26 @@ mod tests {
         assert_eq!(cfg.client_id(), "sortwatch-hub-sha-01-node-1");
         assert_eq!(cfg.web.users[0].role, Role::Qa);
         assert!(argon2::PasswordHash::new(&cfg.web.users[0].password_hash).is_ok());
+        assert!(cfg.clips.enabled && cfg.clips.blur_heads);
+        assert_eq!(cfg.clips.pre_roll_s, 5.0);
+        assert_eq!(cfg.clips.max_disk_mb, 10240);
+    }
+
+    #[test]
+    fn clip_settings_out_of_range_are_reported_with_their_keys() {
+        let bad = ClipsConfig {
+            pre_roll_s: -1.0,
+            max_age_days: 40,
+            confirmed_max_age_days: 7,
+            max_disk_mb: 0,
+            ..ClipsConfig::default()
+        };
+        let keys: Vec<&str> = bad.problems().iter().map(|p| p.0).collect();
+        assert_eq!(
+            keys,
+            ["pre_roll_s", "confirmed_max_age_days", "max_disk_mb"]
+        );
+        assert!(ClipsConfig::default().problems().is_empty());
     }
 
     #[test]

@@ -29,6 +29,11 @@ impl Topics {
         format!("{}/verdicts/{camera}", self.base)
     }
 
+    /// QoS 1, one message per violation clip once its files are complete.
+    pub fn clip(&self, camera: &str) -> String {
+        format!("{}/clips/{camera}", self.base)
+    }
+
     /// Retained: today's compliance for the site.
     pub fn compliance_site(&self) -> String {
         format!("{}/compliance/site", self.base)

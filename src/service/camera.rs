@@ -3,6 +3,8 @@
 //! it, the analyzer, and the event sink. Its health is shared for publishing.
 
 use super::sink::EventSink;
+use crate::clips::ring::{FrameRing, Note};
+use crate::clips::CameraClips;
 use crate::clock::unix_ms;
 use crate::config::AnalysisConfig;
 use crate::error::Result;
@@ -158,12 +160,15 @@ impl FrameQueue {
 }
 
 /// Runs a camera until `stop` is set, or until its file ends (not looped).
+/// With `clips`, every frame read goes into its ring and each violation
+/// gets a clip.
 pub fn run(
     spec: CameraSpec,
     pose: PoolClient,
     mut sink: impl Events,
     health: SharedHealth,
     stop: Arc<AtomicBool>,
+    mut clips: Option<CameraClips>,
 ) {
     let cam = spec.id.clone();
     let mut analyzer = Analyzer::new(&spec.analysis, pose, spec.calibration.clone());
@@ -180,13 +185,18 @@ pub fn run(
         let reader = match open(&spec) {
             Ok(src) => {
                 period = src.info().fps.map_or(period, |f| 1.0 / f);
+                if let Some(c) = clips.as_mut() {
+                    c.set_fps(1.0 / period);
+                }
                 let q = queue.clone();
                 let stop = stop.clone();
                 let realtime = spec.realtime;
                 let live = realtime || is_stream(&spec.url);
+                let ring = clips.as_ref().map(CameraClips::ring);
+                let from = offset;
                 std::thread::Builder::new()
                     .name(format!("read-{cam}"))
-                    .spawn(move || read(src, &q, realtime, live, &stop))
+                    .spawn(move || read(src, &q, (realtime, live), from, ring, &stop))
                     .ok()
             }
             Err(e) => {
@@ -213,9 +223,8 @@ pub fn run(
                     continue;
                 }
                 Some(Err(e)) => break Some(e),
-                Some(Ok(mut frame)) => {
+                Some(Ok(frame)) => {
                     last_frame = Instant::now();
-                    frame.media_time_s += offset;
                     if frame.media_time_s <= last_t && seen_frame {
                         continue; // a repeated timestamp would confuse the trackers
                     }
@@ -229,7 +238,18 @@ pub fn run(
                         });
                     }
                     match analyzer.process(&frame) {
-                        Ok(a) => sink.handle(&a.events, frame.media_time_s, frame.wall_time),
+                        Ok(a) => {
+                            sink.handle(&a.events, frame.media_time_s, frame.wall_time);
+                            if let Some(c) = clips.as_mut() {
+                                let t = frame.media_time_s;
+                                let note = Note::new(
+                                    t,
+                                    analyzer.people.tracks(),
+                                    analyzer.objects.tracks(),
+                                );
+                                c.analysed(t, frame.wall_time, note, &a.events);
+                            }
+                        }
                         Err(e) => tracing::warn!("camera {cam}: frame {}: {e}", frame.seq),
                     }
                     last_t = frame.media_time_s;
@@ -255,6 +275,10 @@ pub fn run(
             let _ = r.join();
         }
         offset = last_t + period;
+        // Clips waiting for frames get what there is: the source is gone.
+        if let Some(c) = clips.as_mut() {
+            c.flush();
+        }
         match end {
             None => break,
             Some(End::Eof) if spec.looped => continue,
@@ -277,6 +301,10 @@ pub fn run(
     let now = SystemTime::now();
     let last = analyzer.finish(last_t + 1.0);
     sink.handle(&last, last_t + 1.0, now);
+    if let Some(c) = clips.as_mut() {
+        c.open(&last, last_t + 1.0, now);
+        c.flush();
+    }
     sink.retry();
 }
 
@@ -300,12 +328,15 @@ fn is_stream(url: &str) -> bool {
 
 /// Reads frames into the queue. A live stream or a `realtime` file never
 /// waits for the analysis (the oldest frame is dropped); other files are read
-/// as fast as they are analysed, every frame.
+/// as fast as they are analysed, every frame. Media times get `offset` added
+/// (the camera's continuous timeline), and every frame, also one the queue
+/// drops later, goes into the clip ring.
 fn read(
     mut src: Box<dyn source::FrameSource>,
     q: &FrameQueue,
-    realtime: bool,
-    live: bool,
+    (realtime, live): (bool, bool),
+    offset: f64,
+    ring: Option<Arc<FrameRing>>,
     stop: &AtomicBool,
 ) {
     let started = Instant::now();
@@ -324,6 +355,10 @@ fn read(
                         std::thread::sleep(wait);
                     }
                     f.wall_time = SystemTime::now();
+                }
+                f.media_time_s += offset;
+                if let Some(r) = &ring {
+                    r.push(f.media_time_s, &f.image);
                 }
                 if live {
                     q.push(f);

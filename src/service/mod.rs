@@ -33,6 +33,7 @@ pub struct Node {
     runtime: tokio::runtime::Runtime,
     publisher: Publisher,
     cameras: Vec<JoinHandle<()>>,
+    clips: Option<crate::clips::ClipWriter>,
     /// How many camera threads have returned.
     finished: Arc<std::sync::atomic::AtomicUsize>,
     stop: Arc<AtomicBool>,
@@ -115,9 +116,29 @@ impl Node {
             pose_cfg.model = cfg.analysis.pose.model.clone();
         }
         let pool = PosePool::new(vec![MoveNet::load(pose_cfg)?])?;
+        let live = Live::default();
+        let clips = if cfg.clips.enabled {
+            Some(crate::clips::ClipWriter::start(
+                crate::clips::writer::WriterSetup {
+                    clips: cfg.clips.clone(),
+                    data_dir: data_dir.clone(),
+                    clock: cfg.clock()?,
+                    store: store()?,
+                    topics: topics.clone(),
+                    publisher: Some(publisher.clone()),
+                    hook: Some({
+                        let live = live.clone();
+                        Arc::new(move |c: &crate::clips::writer::ClipReady| {
+                            live.send("clip", serde_json::to_string(c).unwrap_or_default())
+                        })
+                    }),
+                },
+            )?)
+        } else {
+            None
+        };
 
         let (changed_tx, changed_rx) = tokio::sync::mpsc::unbounded_channel();
-        let live = Live::default();
         let stop = Arc::new(AtomicBool::new(false));
         let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut health = Vec::new();
@@ -130,6 +151,7 @@ impl Node {
                     site: cfg.site.name.clone(),
                     camera: c.id.clone(),
                     line: c.line.clone(),
+                    clips: clips.is_some(),
                 },
                 store()?,
                 topics.clone(),
@@ -140,10 +162,11 @@ impl Node {
             let pose = pool.client();
             let stop = stop.clone();
             let finished = finished.clone();
+            let recorder = clips.as_ref().map(|w| w.camera(&c.id));
             let handle = std::thread::Builder::new()
                 .name(format!("cam-{}", c.id))
                 .spawn(move || {
-                    camera::run(spec, pose, sink, h, stop);
+                    camera::run(spec, pose, sink, h, stop, recorder);
                     finished.fetch_add(1, Ordering::Relaxed);
                 })
                 .map_err(|e| Error::internal(format!("cannot start camera thread: {e}")))?;
@@ -186,6 +209,7 @@ impl Node {
             runtime,
             publisher,
             cameras,
+            clips,
             finished,
             stop,
             broker,
@@ -226,6 +250,10 @@ impl Node {
         self.stop.store(true, Ordering::Relaxed);
         for h in self.cameras {
             let _ = h.join();
+        }
+        // The clips of the last violations, before the publisher goes.
+        if let Some(c) = self.clips {
+            c.finish();
         }
         self.runtime.block_on(async {
             tokio::time::sleep(std::time::Duration::from_millis(300)).await;

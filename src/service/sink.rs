@@ -19,6 +19,8 @@ pub struct Place {
     pub site: String,
     pub camera: String,
     pub line: Option<String>,
+    /// Clips are recorded: the payload names the clip's web paths.
+    pub clips: bool,
 }
 
 enum Pending {
@@ -51,17 +53,33 @@ fn corners(b: &crate::bbox::BBox) -> [f32; 4] {
     [b.x0, b.y0, b.x1, b.y1]
 }
 
-/// The violation message (docs/mqtt.md). Its id is stable: the camera, the
-/// wall-clock ms the violation started and the parcel track.
+/// A violation's stable id: the camera, the wall-clock ms it started and the
+/// parcel track.
+pub fn violation_id(camera: &str, start_ms: i64, parcel_id: u64) -> String {
+    format!("{camera}-{start_ms}-{parcel_id}")
+}
+
+/// Wall-clock ms of media time `media_s`, given that media time `t_s` was
+/// captured at `wall_ms`.
+pub fn wall_ms_at(wall_ms: i64, t_s: f64, media_s: f64) -> i64 {
+    wall_ms - ((t_s - media_s) * 1000.0).round() as i64
+}
+
+/// The violation message (docs/mqtt.md).
 pub fn violation_payload(
     place: &Place,
     v: &Violation,
     start_ms: i64,
     end_ms: i64,
 ) -> serde_json::Value {
+    let id = violation_id(&place.camera, start_ms, v.parcel_id);
+    let clip = place.clips.then(|| {
+        let (video, snapshot) = crate::clips::web_paths(&place.camera, &id);
+        serde_json::json!({"video": video, "snapshot": snapshot})
+    });
     serde_json::json!({
         "schema": SCHEMA,
-        "id": format!("{}-{start_ms}-{}", place.camera, v.parcel_id),
+        "id": id,
         "site": place.site,
         "camera": place.camera,
         "line": place.line,
@@ -80,7 +98,7 @@ pub fn violation_payload(
         "person_box": corners(&v.person_box),
         "parcel_box_start": corners(&v.parcel_box_start),
         "parcel_box_end": corners(&v.parcel_box_end),
-        "clip": null,
+        "clip": clip,
     })
 }
 
@@ -114,7 +132,7 @@ impl EventSink {
             return;
         }
         let wall_ms = unix_ms(wall);
-        let at = |media_s: f64| wall_ms - ((t_s - media_s) * 1000.0).round() as i64;
+        let at = |media_s: f64| wall_ms_at(wall_ms, t_s, media_s);
         for e in events {
             self.counts.add(e);
             self.pending.push_back(match e {

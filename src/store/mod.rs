@@ -104,16 +104,45 @@ pub struct CountRow {
     pub kicks: u64,
 }
 
-/// A stored violation and its verdict: (verdict, note, user, at_ms).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A violation's clip (`clips/<camera>/<id>.mp4` and `.jpg`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClipRow {
+    pub violation_id: String,
+    /// The MP4, relative to the data directory; the web serves it at `/` + this.
+    pub video: String,
+    /// The JPEG snapshot, relative to the data directory.
+    pub snapshot: String,
+    /// Video and snapshot together.
+    pub bytes: u64,
+    pub duration_s: f64,
+    /// When the files were complete, Unix ms.
+    pub ready_ms: i64,
+    /// When retention deleted the files ("clip expired"); `None` while they exist.
+    pub expired_ms: Option<i64>,
+}
+
+/// A clip as retention sees it: confirmed violations' clips are kept longer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetainedClip {
+    pub clip: ClipRow,
+    pub confirmed: bool,
+}
+
+/// A stored violation, its verdict (verdict, note, user, at_ms) and its clip
+/// (`None` while it is being written, or when clips are off).
+#[derive(Clone, Debug, PartialEq)]
 pub struct StoredViolation {
     pub row: ViolationRow,
     pub verdict: Option<(Verdict, String, String, i64)>,
+    pub clip: Option<ClipRow>,
 }
 
+/// A violation with its verdict and clip (read by [`stored_violation`]).
 const VIOLATION_SELECT: &str = "SELECT v.id, v.camera, v.zone, v.kind, v.at_ms, v.payload,
-        q.verdict, q.note, q.by_user, q.at_ms
-   FROM violation v LEFT JOIN verdict q ON q.violation_id = v.id";
+        q.verdict, q.note, q.by_user, q.at_ms,
+        c.violation_id, c.video, c.snapshot, c.bytes, c.duration_s, c.ready_ms, c.expired_ms
+   FROM violation v LEFT JOIN verdict q ON q.violation_id = v.id
+        LEFT JOIN clip c ON c.violation_id = v.id";
 
 fn stored_violation(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredViolation> {
     let verdict: Option<String> = r.get(6)?;
@@ -142,6 +171,10 @@ fn stored_violation(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredViolation> 
             payload: r.get(5)?,
         },
         verdict,
+        clip: match r.get::<_, Option<String>>(10)? {
+            Some(_) => Some(clip_row(r, 10)?),
+            None => None,
+        },
     })
 }
 
@@ -384,6 +417,95 @@ impl Store {
         })
     }
 
+    /// Records a violation's finished clip with `outbox` messages (its
+    /// clip-ready message) in one transaction. Idempotent on the violation id
+    /// (`Ok(false)` the second time); `NotFound` if the violation is unknown.
+    pub fn record_clip(&mut self, c: &ClipRow, outbox: &[OutMsg]) -> Result<bool> {
+        check_msgs(outbox)?;
+        let path = self.path.clone();
+        self.write(|tx| {
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO clip (violation_id, video, snapshot, bytes, duration_s, ready_ms, expired_ms)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM violation WHERE id = ?1)
+                     ON CONFLICT (violation_id) DO NOTHING",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        c.violation_id,
+                        c.video,
+                        c.snapshot,
+                        i64::try_from(c.bytes).unwrap_or(i64::MAX),
+                        c.duration_s,
+                        c.ready_ms,
+                        c.expired_ms
+                    ])
+                })
+                .map_err(|e| db_error(&path, e))?;
+            if inserted == 0 {
+                let known = tx
+                    .query_row("SELECT 1 FROM clip WHERE violation_id = ?1", [&c.violation_id], |_| Ok(()))
+                    .optional()
+                    .map_err(|e| db_error(&path, e))?
+                    .is_some();
+                return if known {
+                    Ok(false)
+                } else {
+                    Err(Error::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "no violation with id {:?} in {} for clip {}: the violation must be recorded first",
+                            c.violation_id,
+                            path.display(),
+                            c.video
+                        ),
+                    ))
+                };
+            }
+            insert_msgs(tx, &path, outbox)?;
+            Ok(true)
+        })
+    }
+
+    /// Clips whose files exist (not expired), oldest first, with whether QA
+    /// confirmed their violation.
+    pub fn clips_for_retention(&self) -> Result<Vec<RetainedClip>> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT c.violation_id, c.video, c.snapshot, c.bytes, c.duration_s, c.ready_ms,
+                        c.expired_ms, q.verdict IS NOT NULL AND q.verdict = 'confirmed'
+                   FROM clip c LEFT JOIN verdict q ON q.violation_id = c.violation_id
+                  WHERE c.expired_ms IS NULL
+                  ORDER BY c.ready_ms, c.violation_id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(RetainedClip {
+                    clip: clip_row(r, 0)?,
+                    confirmed: r.get(7)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Marks a clip's files deleted by retention at `at_ms`; the violation and
+    /// the clip row stay, so the web can say the clip expired.
+    pub fn expire_clip(&mut self, violation_id: &str, at_ms: i64) -> Result<()> {
+        let path = self.path.clone();
+        self.write(|tx| {
+            tx.prepare_cached(
+                "UPDATE clip SET expired_ms = ?2 WHERE violation_id = ?1 AND expired_ms IS NULL",
+            )
+            .and_then(|mut st| st.execute(params![violation_id, at_ms]))
+            .map_err(|e| db_error(&path, e))?;
+            Ok(())
+        })
+    }
+
     /// Per (camera, zone) counts in `[from_ms, to_ms)`: handled is the sum of the
     /// minute buckets whose minute starts in the window; throws and kicks count
     /// violations by their `at_ms`, excluding rejected ones. Sorted by camera, zone.
@@ -451,6 +573,19 @@ impl Store {
     fn err(&self, e: rusqlite::Error) -> Error {
         db_error(&self.path, e)
     }
+}
+
+/// A [`ClipRow`] from the 7 columns starting at `at`.
+fn clip_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<ClipRow> {
+    Ok(ClipRow {
+        violation_id: r.get(at)?,
+        video: r.get(at + 1)?,
+        snapshot: r.get(at + 2)?,
+        bytes: r.get::<_, i64>(at + 3)?.max(0) as u64,
+        duration_s: r.get(at + 4)?,
+        ready_ms: r.get(at + 5)?,
+        expired_ms: r.get(at + 6)?,
+    })
 }
 
 /// Handling counters key "no zone" as '' (NULLs are never equal in a primary key).

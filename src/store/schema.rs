@@ -40,6 +40,17 @@ const MIGRATIONS: &[&str] = &[
         qos     INTEGER NOT NULL,
         retain  INTEGER NOT NULL
      );",
+    // 2: the clip of a violation; a pruned clip keeps its row, with expired_ms set.
+    "CREATE TABLE clip (
+        violation_id TEXT PRIMARY KEY NOT NULL REFERENCES violation (id) ON DELETE CASCADE,
+        video        TEXT NOT NULL,     -- relative to the data directory
+        snapshot     TEXT NOT NULL,
+        bytes        INTEGER NOT NULL,  -- video and snapshot together
+        duration_s   REAL NOT NULL,
+        ready_ms     INTEGER NOT NULL,  -- when the files were complete, Unix ms
+        expired_ms   INTEGER            -- when retention deleted the files
+     );
+     CREATE INDEX clip_ready ON clip (ready_ms);",
 ];
 
 /// The schema version this build writes.

@@ -518,3 +518,62 @@ fn store_committed_rows_survive_sigkill() {
         .sum();
     assert!(handled as i64 > last && handled as i64 <= n);
 }
+
+fn clip(id: &str, bytes: u64, ready_ms: i64) -> ClipRow {
+    ClipRow {
+        violation_id: id.into(),
+        video: format!("clips/cam1/{id}.mp4"),
+        snapshot: format!("clips/cam1/{id}.jpg"),
+        bytes,
+        duration_s: 8.04,
+        ready_ms,
+        expired_ms: None,
+    }
+}
+
+#[test]
+fn store_clip_commits_with_its_message_shows_on_its_violation_and_expires_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    s.record_violation(&violation("a", "cam1", None, "kick", 1_000), &[])
+        .unwrap();
+    s.record_violation(&violation("b", "cam1", None, "throw", 2_000), &[])
+        .unwrap();
+    assert!(s
+        .record_clip(&clip("a", 500, 5_000), &[msg("sw/clips/cam1", "a")])
+        .unwrap());
+    assert!(
+        !s.record_clip(&clip("a", 500, 5_000), &[msg("sw/clips/cam1", "a")])
+            .unwrap(),
+        "a repeat changes nothing"
+    );
+    assert_eq!(s.outbox_len().unwrap(), 1);
+    let e = s
+        .record_clip(&clip("zz", 1, 1), &[msg("x", "y")])
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert_eq!(
+        s.outbox_len().unwrap(),
+        1,
+        "no message for an unknown violation"
+    );
+
+    s.set_verdict("a", Verdict::Confirmed, "", "qa", 6_000, &[])
+        .unwrap();
+    let got = s.violations(0, 10_000, 10).unwrap();
+    assert_eq!(got[0].row.id, "b");
+    assert_eq!(got[0].clip, None, "no clip yet");
+    assert_eq!(got[1].clip, Some(clip("a", 500, 5_000)));
+    let kept = s.clips_for_retention().unwrap();
+    assert_eq!(kept.len(), 1);
+    assert!(kept[0].confirmed);
+
+    s.expire_clip("a", 9_000).unwrap();
+    assert!(s.clips_for_retention().unwrap().is_empty());
+    let a = s.violations(0, 10_000, 10).unwrap().remove(1);
+    assert_eq!(
+        a.clip.unwrap().expired_ms,
+        Some(9_000),
+        "the row says expired"
+    );
+}

@@ -182,10 +182,15 @@ pub struct ViolationQuery {
     limit: Option<usize>,
 }
 
-/// One violation as the API shows it: its MQTT payload plus the verdict.
+/// One violation as the API shows it: its MQTT payload plus the verdict and
+/// whether its clip is there (`clip_ready`) or was removed by retention
+/// (`clip_expired`).
 fn violation_json(v: &StoredViolation) -> Value {
     let mut out: Value = serde_json::from_str(&v.row.payload).unwrap_or_else(|_| json!({}));
     out["id"] = json!(v.row.id);
+    let expired = v.clip.as_ref().is_some_and(|c| c.expired_ms.is_some());
+    out["clip_ready"] = json!(v.clip.is_some() && !expired);
+    out["clip_expired"] = json!(expired);
     out["verdict"] = match &v.verdict {
         Some((verdict, note, user, at)) => json!({
             "verdict": verdict,

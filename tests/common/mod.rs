@@ -58,28 +58,54 @@ pub fn path(p: &str) -> PathBuf {
     PathBuf::from(p)
 }
 
+/// stdout of `ffprobe -v error -select_streams v:0 ARGS VIDEO`.
+fn ffprobe_out(video: &Path, args: &[&str]) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(args)
+        .arg(video)
+        .output()
+        .expect("ffprobe (apt package ffmpeg) runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// Codec and decoded frame count of a video's first stream, as ffprobe sees it.
 pub fn ffprobe(video: &Path) -> (String, u64) {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
+    let text = ffprobe_out(
+        video,
+        &[
             "-count_frames",
             "-show_entries",
             "stream=codec_name,nb_read_frames",
             "-of",
             "csv=p=0",
-        ])
-        .arg(video)
-        .output()
-        .expect("ffprobe (apt package ffmpeg) runs");
-    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        ],
+    );
     let (codec, frames) = text
         .split_once(',')
         .unwrap_or_else(|| panic!("ffprobe said {text:?}"));
     (codec.to_string(), frames.trim().parse().unwrap())
+}
+
+/// Codec of a video's first stream and the container's duration (s), from
+/// `ffprobe -show_entries stream=codec_name:format=duration`.
+pub fn ffprobe_duration(video: &Path) -> (String, f64) {
+    let text = ffprobe_out(
+        video,
+        &[
+            "-show_entries",
+            "stream=codec_name:format=duration",
+            "-of",
+            "default=nw=1",
+        ],
+    );
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("no {k} in ffprobe output {text:?}"))
+            .to_string()
+    };
+    (field("codec_name"), field("duration").parse().unwrap())
 }
 
 /// `sortwatch calibrate --points POINTS --out OUT [extra]`.
@@ -103,3 +129,43 @@ pub fn simulate(scenario: &str, out: &Path) -> Output {
         .output()
         .unwrap()
 }
+
+/// The kick sample with the worker waiting 4 s longer, and 10 s long: the
+/// kick has its full 5 s pre-roll and 3 s post-roll inside the video.
+pub const LATE_KICK: &str = r#"
+name = "kick"
+seed = 41
+fps = 25
+duration_s = 10.0
+
+[camera]
+height_cm = 420
+tilt_deg = 55
+focal_px = 700
+
+[[workers]]
+id = 1
+at_cm = [-180, 300]
+facing_deg = 0
+shirt_rgb = [60, 60, 160]
+trousers_rgb = [90, 80, 60]
+
+[[parcels]]
+id = 1
+size_cm = [45, 35, 25]
+at_cm = [-20, 330]
+yaw_deg = 10
+
+[[actions]]
+worker = 1
+t_s = 4.3
+kind = "walk"
+to_cm = [-110, 320]
+
+[[actions]]
+worker = 1
+t_s = 5.6
+kind = "kick"
+parcel = 1
+distance_cm = 120
+"#;

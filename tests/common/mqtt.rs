@@ -1,6 +1,7 @@
 //! Debian's real `mosquitto` broker on a free loopback port, and
 //! `mosquitto_sub` as the independent client.
 
+use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -175,4 +176,63 @@ pub fn json_on(lines: &[(String, String)], prefix: &str) -> Vec<(String, serde_j
             )
         })
         .collect()
+}
+
+/// The JSON Schemas in docs/mqtt.md, by `$id`.
+pub fn documented_schemas() -> Vec<(String, Value)> {
+    let doc = std::fs::read_to_string("docs/mqtt.md").unwrap();
+    doc.split("```json")
+        .skip(1)
+        .filter_map(|b| serde_json::from_str::<Value>(b.split("```").next()?).ok())
+        .filter_map(|v| Some((v.get("$id")?.as_str()?.to_string(), v)))
+        .collect()
+}
+
+/// Checks a payload against one of the documented schemas: every required
+/// key is present, and each property has one of its documented types.
+pub fn assert_documented(schema_id: &str, payload: &Value) {
+    let schemas = documented_schemas();
+    let (_, schema) = schemas
+        .iter()
+        .find(|(id, _)| id == schema_id)
+        .unwrap_or_else(|| panic!("docs/mqtt.md has no schema {schema_id}"));
+    for key in schema["required"].as_array().unwrap() {
+        let key = key.as_str().unwrap();
+        assert!(
+            payload.get(key).is_some(),
+            "{schema_id}: `{key}` missing in {payload}"
+        );
+    }
+    let obj = payload.as_object().unwrap();
+    for (key, value) in obj {
+        let prop = &schema["properties"][key];
+        assert!(!prop.is_null(), "{schema_id}: `{key}` is not documented");
+        let types: Vec<&str> = match &prop["type"] {
+            Value::String(t) => vec![t.as_str()],
+            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => continue,
+        };
+        let actual = match value {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(n) if n.is_u64() || n.is_i64() => "integer",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        };
+        let ok = types.contains(&actual) || (actual == "integer" && types.contains(&"number"));
+        assert!(
+            ok,
+            "{schema_id}: `{key}` is {actual}, documented as {types:?}"
+        );
+        if let (Value::Object(inner), Some(required)) = (value, prop["required"].as_array()) {
+            for k in required.iter().filter_map(Value::as_str) {
+                assert!(
+                    inner.contains_key(k),
+                    "{schema_id}: `{key}.{k}` missing in {payload}"
+                );
+            }
+        }
+    }
 }
