@@ -158,18 +158,20 @@ fn display_review_and_clip_in_headless_chromium() {
         (b.url().ends_with("/alerts") && b.text("#alerts").contains("confidence")).then_some(())
     });
     // Wait for the clip, then show the alert with its snapshot.
-    let id = b.wait(120, "the clip to be ready", |b| {
+    let id = b.wait(120, "every clip to be ready", |b| {
         let v = b.exec_async(
             "fetch('/api/violations').then(r => r.json()).then(arguments[0], e => arguments[0](null));",
             json!([]),
         );
-        let first = v["violations"].as_array()?.iter().find(|x| x["clip_ready"] == true)?.clone();
-        first["id"].as_str().map(String::from)
+        let all = v["violations"].as_array()?;
+        let ready = all.iter().all(|x| x["clip_ready"] == true);
+        (ready && !all.is_empty()).then(|| all[0]["id"].as_str().unwrap().to_string())
     });
     b.goto(&format!("{base}/alerts"));
-    b.wait(20, "the snapshot", |b| {
+    b.wait(20, "the snapshots", |b| {
         let ok = b.exec(
-            "const i = document.querySelector('#alerts img'); return !!(i && i.complete && i.naturalWidth > 0);",
+            "const i = [...document.querySelectorAll('#alerts li')].map(li => li.querySelector('img'));
+             return i.length > 0 && i.every(x => x && x.complete && x.naturalWidth > 0);",
             json!([]),
         );
         (ok == true).then_some(())
