@@ -241,15 +241,10 @@ fn print_flights(truth: &Truth, events: &[Event]) {
             Event::Violation(_) => None,
         })
         .collect();
-    for f in &truth.flights {
-        let m = measured
-            .iter()
-            .filter(|m| m.t_release_s <= f.t_land_s + 0.2 && m.t_land_s >= f.t_release_s - 0.2)
-            .min_by(|a, b| {
-                (a.t_release_s - f.t_release_s)
-                    .abs()
-                    .total_cmp(&(b.t_release_s - f.t_release_s).abs())
-            });
+    let spans: Vec<(f64, f64)> = measured.iter().map(|m| (m.t_release_s, m.t_land_s)).collect();
+    let pairs = sortwatch::cmd::eval::assign(&truth.flights, &spans);
+    for (f, pair) in truth.flights.iter().zip(pairs) {
+        let m = pair.map(|j| measured[j]);
         let got = m.map_or("-".to_string(), |m| {
             format!(
                 "t {:.3}..{:.3} drop {:.1} throw {:.1} pts {} rms {:.2}",

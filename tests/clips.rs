@@ -63,6 +63,7 @@ fn a_violation_gets_an_8_s_h264_clip_and_snapshot_recorded_and_announced() {
         assert_eq!(clip.expired_ms, None);
         let video = data.join(&clip.video);
         let (codec, duration) = ffprobe_duration(&video);
+        eprintln!("clips: {id}: ffprobe says {codec}, {duration} s");
         assert_eq!(codec, "h264");
         assert!((duration - 8.0).abs() <= 0.5, "{id}: {duration} s");
         assert!((clip.duration_s - duration).abs() <= 0.1, "{clip:?}");

@@ -196,6 +196,7 @@ fn display_review_and_clip_in_headless_chromium() {
         played["ended"], true,
         "the clip played to its end: {played}"
     );
+    eprintln!("web_browser: the clip played in Chromium: {played}");
     let duration = played["duration"].as_f64().unwrap();
     assert!(
         (duration - 8.0).abs() <= 0.5,

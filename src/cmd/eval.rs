@@ -325,6 +325,31 @@ fn same_flight(t: &TruthFlight, (start, end): (f64, f64)) -> bool {
     start <= t.t_land_s + 0.2 && end >= t.t_release_s - 0.2
 }
 
+/// Pairs true flights with detected spans one to one: among overlapping
+/// pairs, the closest in release and landing time first (several workers
+/// may throw at once). `pairs[i]` is the detection for `truth[i]`.
+pub fn assign(truth: &[TruthFlight], spans: &[(f64, f64)]) -> Vec<Option<usize>> {
+    let mut cands: Vec<(f64, usize, usize)> = Vec::new();
+    for (i, f) in truth.iter().enumerate() {
+        for (j, &span) in spans.iter().enumerate() {
+            if same_flight(f, span) {
+                let cost = (span.0 - f.t_release_s).abs() + (span.1 - f.t_land_s).abs();
+                cands.push((cost, i, j));
+            }
+        }
+    }
+    cands.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut pairs = vec![None; truth.len()];
+    let mut used = vec![false; spans.len()];
+    for (_, i, j) in cands {
+        if pairs[i].is_none() && !used[j] {
+            pairs[i] = Some(j);
+            used[j] = true;
+        }
+    }
+    pairs
+}
+
 fn score(truth: &Truth, d: &Detected, near_limit_cm: f64) -> Score {
     let mut s = Score {
         scenarios: 1,
@@ -333,35 +358,28 @@ fn score(truth: &Truth, d: &Detected, near_limit_cm: f64) -> Score {
         flights_true: truth.flights.len() as u64,
         ..Score::default()
     };
-    let mut throw_used = vec![false; d.throws.len()];
-    for f in &truth.flights {
+    let throws = assign(&truth.flights, &d.throws);
+    let spans: Vec<(f64, f64)> = d.flights.iter().map(|&(r, l, _, _)| (r, l)).collect();
+    let measured = assign(&truth.flights, &spans);
+    for (i, f) in truth.flights.iter().enumerate() {
         let near = margin(f, &truth.limits).abs() <= near_limit_cm;
-        let hit = d
-            .throws
-            .iter()
-            .enumerate()
-            .find(|(i, &span)| !throw_used[*i] && same_flight(f, span))
-            .map(|(i, _)| i);
-        if let Some(i) = hit {
-            throw_used[i] = true;
-        }
-        match (near, f.violation, hit.is_some()) {
+        match (near, f.violation, throws[i].is_some()) {
             (true, _, _) => s.throw_excluded += 1,
             (false, true, true) => s.throw_tp += 1,
             (false, true, false) => s.throw_fn += 1,
             (false, false, true) => s.throw_fp += 1,
             (false, false, false) => {}
         }
-        if let Some(&(_, _, drop, throw)) = d
-            .flights
-            .iter()
-            .find(|&&(r, l, _, _)| same_flight(f, (r, l)))
-        {
+        if let Some(j) = measured[i] {
+            let (_, _, drop, throw) = d.flights[j];
             s.flights_measured += 1;
             s.drop_errors_cm.push((drop - f.drop_height_cm).abs());
             s.throw_errors_cm.push((throw - f.throw_distance_cm).abs());
         }
     }
+    let throw_used: Vec<bool> = (0..d.throws.len())
+        .map(|j| throws.contains(&Some(j)))
+        .collect();
     // Throw alarms that match no flight at all are false.
     s.throw_fp += throw_used.iter().filter(|u| !**u).count() as u64;
     let mut kick_used = vec![false; d.kicks.len()];

@@ -4,7 +4,7 @@
 //! are linear in (p0, v0) once multiplied out by depth, and re-weighting by the
 //! fitted depth turns that algebraic error into reprojection error.
 
-use super::{pnp::solve6, Calibration, Vec3};
+use super::{pnp::solve6, pnp::solve_linear, Calibration, Vec3};
 
 /// Standard gravity, cm/s².
 pub const GRAVITY_CM_S2: f64 = 981.0;
@@ -96,7 +96,8 @@ pub struct Fit {
 }
 
 /// Least-squares ballistic path through `points` (at least 3; each prior adds
-/// one equation). `None` when the system is degenerate or the path passes
+/// one equation), every point weighed as one pixel of error and each prior's
+/// sigma as one pixel. `None` when the system is degenerate or the path passes
 /// behind the camera.
 pub fn fit(cal: &Calibration, points: &[ImagePoint], priors: &[Prior]) -> Option<Fit> {
     if points.len() < 3 {
@@ -128,12 +129,13 @@ pub fn fit(cal: &Calibration, points: &[ImagePoint], priors: &[Prior]) -> Option
         };
         for ((p, &(x, y)), &z) in points.iter().zip(&norm).zip(&depth) {
             let tau = p.t_s - t0;
+            let w = f / z;
             for (n, k) in [(x, 0), (y, 1)] {
                 // (n r3 − r_k) · P = t_k − n t_z, with P = p0 + v0 τ + ½ g τ².
                 let a: Vec3 = std::array::from_fn(|c| n * r[2][c] - r[k][c]);
                 let rhs = tr[k] - n * tr[2] - 0.5 * tau * tau * dot(a, g);
                 let row = [a[0], a[1], a[2], a[0] * tau, a[1] * tau, a[2] * tau];
-                add(row, rhs, f / z);
+                add(row, rhs, w);
             }
         }
         for h in priors {
@@ -167,18 +169,195 @@ pub fn fit(cal: &Calibration, points: &[ImagePoint], priors: &[Prior]) -> Option
         solution = Some(traj);
     }
     let trajectory = solution?;
+    let (rms_px, max_px) = residuals(cal, &trajectory, points)?;
+    Some(Fit {
+        trajectory,
+        rms_px,
+        max_px,
+    })
+}
+
+/// Reprojection error of `points` against `path`: (rms, max) px.
+pub fn residuals(cal: &Calibration, path: &Trajectory, points: &[ImagePoint]) -> Option<(f64, f64)> {
     let mut sum = 0.0;
     let mut max: f64 = 0.0;
     for p in points {
-        let (u, v) = cal.project(trajectory.position(p.t_s))?;
+        let (u, v) = cal.project(path.position(p.t_s))?;
         let e = (u - p.u).hypot(v - p.v);
         sum += e * e;
         max = max.max(e);
     }
-    Some(Fit {
-        trajectory,
-        rms_px: (sum / points.len() as f64).sqrt(),
-        max_px: max,
+    Some(((sum / points.len().max(1) as f64).sqrt(), max))
+}
+
+/// A parcel's flight and the slide after it touched down.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Landing {
+    pub flight: Trajectory,
+    /// Touchdown, s.
+    pub t_land_s: f64,
+    /// Horizontal velocity of the slide after touchdown, cm/s.
+    pub slide_cm_s: [f64; 2],
+    /// Image error of the airborne points, then of the points after
+    /// touchdown: (rms, max) px each.
+    pub air_px: (f64, f64),
+    pub slide_px: (f64, f64),
+}
+
+/// Fits a flight that touched down at `t_land_s` on the plane z =
+/// `height_cm`, from its airborne image points `air` and the points `slide`
+/// after touchdown, which lie on that plane moving on from the touchdown point
+/// at a constant velocity. `slide_keep` is (k, sigma cm/s): the slide's
+/// velocity is about k times the flight's horizontal velocity. Every point
+/// weighs as one pixel over `sigma_px(i)` (air first, then slide); each
+/// prior's sigma counts as one pixel. Linear in (p0, v0, slide velocity) for
+/// a given touchdown time.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_landing(
+    cal: &Calibration,
+    air: &[ImagePoint],
+    slide: &[ImagePoint],
+    t_land_s: f64,
+    height_cm: f64,
+    height_sigma: f64,
+    slide_keep: (f64, f64),
+    sigma_px: impl Fn(usize) -> f64,
+    priors: &[Prior],
+) -> Option<Landing> {
+    if air.len() < 2 {
+        return None;
+    }
+    let t0 = air[0].t_s;
+    let r = &cal.r;
+    let tr = cal.extrinsics.translation;
+    let f = cal.intrinsics.fx;
+    let g = [0.0, 0.0, -GRAVITY_CM_S2];
+    let big_t = t_land_s - t0;
+    let all: Vec<&ImagePoint> = air.iter().chain(slide).collect();
+    let norm: Vec<(f64, f64)> = all
+        .iter()
+        .map(|p| cal.intrinsics.to_normalized(p.u, p.v))
+        .collect();
+    let mut depth = vec![400.0; all.len()];
+    let mut solution = None;
+    for _ in 0..6 {
+        let mut ata = [[0.0; 8]; 8];
+        let mut atb = [0.0; 8];
+        let mut add = |row: [f64; 8], rhs: f64, w: f64| {
+            for i in 0..8 {
+                for j in 0..8 {
+                    ata[i][j] += w * w * row[i] * row[j];
+                }
+                atb[i] += w * w * row[i] * rhs;
+            }
+        };
+        for (i, (p, (&(x, y), &z))) in all.iter().zip(norm.iter().zip(&depth)).enumerate() {
+            let w = f / (z * sigma_px(i));
+            for (n, k) in [(x, 0), (y, 1)] {
+                // (n r3 − r_k) · P = t_k − n t_z
+                let a: Vec3 = std::array::from_fn(|c| n * r[2][c] - r[k][c]);
+                let rhs = tr[k] - n * tr[2];
+                if i < air.len() {
+                    let tau = p.t_s - t0;
+                    let row = [a[0], a[1], a[2], a[0] * tau, a[1] * tau, a[2] * tau, 0.0, 0.0];
+                    add(row, rhs - 0.5 * tau * tau * dot(a, g), w);
+                } else {
+                    // P = (L_x + V_x s, L_y + V_y s, height), L = p(t_land).
+                    let s = p.t_s - t_land_s;
+                    let row = [
+                        a[0],
+                        a[1],
+                        0.0,
+                        a[0] * big_t,
+                        a[1] * big_t,
+                        0.0,
+                        a[0] * s,
+                        a[1] * s,
+                    ];
+                    // Gravity pulls only on z, which the slide holds at the height.
+                    add(row, rhs - a[2] * height_cm, w);
+                }
+            }
+        }
+        // Touchdown is at the landing height.
+        add(
+            [0.0, 0.0, 1.0, 0.0, 0.0, big_t, 0.0, 0.0],
+            height_cm + 0.5 * big_t * big_t * GRAVITY_CM_S2,
+            1.0 / height_sigma,
+        );
+        // The slide carries on along the flight, slower.
+        let (k, sigma) = slide_keep;
+        add([0.0, 0.0, 0.0, -k, 0.0, 0.0, 1.0, 0.0], 0.0, 1.0 / sigma);
+        add([0.0, 0.0, 0.0, 0.0, -k, 0.0, 0.0, 1.0], 0.0, 1.0 / sigma);
+        for h in priors {
+            let tau = h.t_s - t0;
+            let a = h.axis;
+            let (row, rhs) = if h.velocity {
+                (
+                    [0.0, 0.0, 0.0, a[0], a[1], a[2], 0.0, 0.0],
+                    h.value - tau * dot(a, g),
+                )
+            } else {
+                (
+                    [a[0], a[1], a[2], a[0] * tau, a[1] * tau, a[2] * tau, 0.0, 0.0],
+                    h.value - 0.5 * tau * tau * dot(a, g),
+                )
+            };
+            add(row, rhs, 1.0 / h.sigma);
+        }
+        let x = solve_linear(ata, atb)?;
+        let flight = Trajectory {
+            t0_s: t0,
+            p0: [x[0], x[1], x[2]],
+            v0: [x[3], x[4], x[5]],
+        };
+        let v = [x[6], x[7]];
+        let land = flight.position(t_land_s);
+        for (i, (p, z)) in all.iter().zip(depth.iter_mut()).enumerate() {
+            let w = if i < air.len() {
+                flight.position(p.t_s)
+            } else {
+                let s = p.t_s - t_land_s;
+                [land[0] + v[0] * s, land[1] + v[1] * s, height_cm]
+            };
+            let zc = dot(r[2], w) + tr[2];
+            if zc > 1.0 {
+                *z = zc;
+            }
+        }
+        solution = Some((flight, v));
+    }
+    let (flight, v) = solution?;
+    let land = flight.position(t_land_s);
+    let slide_path = Trajectory {
+        t0_s: t_land_s,
+        p0: [land[0], land[1], height_cm],
+        v0: [v[0], v[1], 0.0],
+    };
+    let mut slide_err = (0.0, 0.0);
+    if !slide.is_empty() {
+        // The slide has no gravity: measure it against a flat path.
+        let mut sum = 0.0;
+        for p in slide {
+            let s = p.t_s - t_land_s;
+            let q = [
+                slide_path.p0[0] + v[0] * s,
+                slide_path.p0[1] + v[1] * s,
+                height_cm,
+            ];
+            let (u, w) = cal.project(q)?;
+            let e = (u - p.u).hypot(w - p.v);
+            sum += e * e;
+            slide_err.1 = f64::max(slide_err.1, e);
+        }
+        slide_err.0 = (sum / slide.len() as f64).sqrt();
+    }
+    Some(Landing {
+        flight,
+        t_land_s,
+        slide_cm_s: v,
+        air_px: residuals(cal, &flight, air)?,
+        slide_px: slide_err,
     })
 }
 

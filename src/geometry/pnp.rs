@@ -194,25 +194,30 @@ fn refine(intr: &Intrinsics, markers: &[Marker], mut p: [f64; 6]) -> [f64; 6] {
 }
 
 /// Solves a 6×6 linear system by Gaussian elimination with partial pivoting.
-pub(crate) fn solve6(mut a: [[f64; 6]; 6], mut b: [f64; 6]) -> Option<[f64; 6]> {
-    for col in 0..6 {
-        let piv = (col..6).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+pub(crate) fn solve6(a: [[f64; 6]; 6], b: [f64; 6]) -> Option<[f64; 6]> {
+    solve_linear(a, b)
+}
+
+/// Solves an N×N linear system by Gaussian elimination with partial pivoting.
+pub(crate) fn solve_linear<const N: usize>(mut a: [[f64; N]; N], mut b: [f64; N]) -> Option<[f64; N]> {
+    for col in 0..N {
+        let piv = (col..N).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
         if a[piv][col].abs() < 1e-300 {
             return None;
         }
         a.swap(col, piv);
         b.swap(col, piv);
-        for row in col + 1..6 {
+        for row in col + 1..N {
             let f = a[row][col] / a[col][col];
-            for k in col..6 {
+            for k in col..N {
                 a[row][k] -= f * a[col][k];
             }
             b[row] -= f * b[col];
         }
     }
-    let mut x = [0.0; 6];
-    for row in (0..6).rev() {
-        let s: f64 = (row + 1..6).map(|k| a[row][k] * x[k]).sum();
+    let mut x = [0.0; N];
+    for row in (0..N).rev() {
+        let s: f64 = (row + 1..N).map(|k| a[row][k] * x[k]).sum();
         x[row] = (b[row] - s) / a[row][row];
     }
     Some(x)

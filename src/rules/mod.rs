@@ -32,11 +32,12 @@ pub struct RulesConfig {
     /// A parcel that appears within this share of the worker's height of a
     /// wrist left that worker's hands. Default 0.35.
     pub hand_reach: f64,
-    /// Image error (px) within which a run of points is on one ballistic
-    /// path: their rms within this, each point within twice this. Default 6
-    /// (blob centres jitter by a few px). The flight ends where the parcel
-    /// arrives at its resting place, not where this is exceeded.
-    pub flight_fit_px: f64,
+    /// How much a parcel track's centre jitters about the parcel's true
+    /// centre, px (one sigma). A run of points is one ballistic path when
+    /// its rms error is within twice this and each point within four times;
+    /// of the paths that fit, the one explaining the most points for the
+    /// least error is the flight. Default 1.
+    pub track_noise_px: f64,
     /// A parcel moved at least this far (cm) by a fast foot is kicked. Default 25.
     pub min_kick_distance_cm: f64,
     /// A foot moving faster than this many body heights per second is striking.
@@ -52,7 +53,7 @@ impl Default for RulesConfig {
             zones: Vec::new(),
             landed_centre_height_cm: 12.0,
             hand_reach: 0.35,
-            flight_fit_px: 6.0,
+            track_noise_px: 1.0,
             min_kick_distance_cm: 25.0,
             kick_foot_speed: 1.2,
         }
