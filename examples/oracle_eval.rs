@@ -13,6 +13,8 @@
 //!   jitter.
 //! - `--held`: also show parcels while they are in the hands (perception cuts
 //!   the worker's body out, so by default a parcel is seen from its release).
+//! - `--hide-air N`: hide the first N airborne frames of each flight (a parcel
+//!   just out of the hands is still merged with the worker's blob).
 
 use sortwatch::bbox::BBox;
 use sortwatch::cmd::eval::{percentile, score_events, Score, Truth};
@@ -30,6 +32,9 @@ const MAX_POINTS: usize = 64;
 struct Options {
     noise_px: f64,
     held: bool,
+    /// Airborne frames hidden after each release (still merged with the
+    /// worker's body in perception).
+    hide_air: usize,
 }
 
 fn main() {
@@ -45,6 +50,7 @@ fn main() {
     let mut opts = Options {
         noise_px: 0.0,
         held: false,
+        hide_air: 0,
     };
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -55,10 +61,16 @@ fn main() {
                     .expect("--noise PX")
             }
             "--held" => opts.held = true,
+            "--hide-air" => {
+                opts.hide_air = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--hide-air N")
+            }
             _ => dir = Some(a),
         }
     }
-    let dir = dir.expect("usage: oracle_eval DIR [--noise PX] [--held]");
+    let dir = dir.expect("usage: oracle_eval DIR [--noise PX] [--held] [--hide-air N]");
     let dirs = sortwatch::cmd::eval::scenario_dirs(Path::new(&dir)).expect("scenarios");
     let mut by_fps: HashMap<u32, Score> = HashMap::new();
     let mut total = Score::default();
@@ -122,6 +134,10 @@ fn run_scenario(dir: &Path, opts: &Options, seed: u64) -> (u32, Score) {
     let limits = RulesConfig {
         max_drop_cm: truth.limits.max_drop_cm,
         max_throw_cm: truth.limits.max_throw_cm,
+        landed_centre_height_cm: std::env::var("ORACLE_LANDED_Z")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(RulesConfig::default().landed_centre_height_cm),
         ..RulesConfig::default()
     };
     let mut rules = Rules::new(limits, cal);
@@ -130,6 +146,7 @@ fn run_scenario(dir: &Path, opts: &Options, seed: u64) -> (u32, Score) {
     // Truth parcel id → (track id, track); a parcel out of sight ends its
     // track, and coming back starts a new one, as with the real tracker.
     let mut tracks: HashMap<u64, ObjectTrack> = HashMap::new();
+    let mut airborne: HashMap<u64, usize> = HashMap::new();
     let mut next_id = 1;
     let mut events = Vec::new();
     let mut t_end = 0.0;
@@ -182,7 +199,15 @@ fn run_scenario(dir: &Path, opts: &Options, seed: u64) -> (u32, Score) {
                 p["centre_px"][1].as_f64().unwrap_or(-1.0),
             );
             let inside = u >= 0.0 && v >= 0.0 && u < f64::from(w) && v < f64::from(h);
-            if !inside || (state == "held" && !opts.held) {
+            // Frames airborne so far for this parcel.
+            let air = airborne.entry(pid).or_insert(0);
+            if state == "air" {
+                *air += 1;
+            } else {
+                *air = 0;
+            }
+            let hidden = state == "air" && *air <= opts.hide_air;
+            if !inside || hidden || (state == "held" && !opts.held) {
                 continue;
             }
             // Blob centres jitter while a parcel moves; one at rest is the
@@ -241,19 +266,32 @@ fn print_flights(truth: &Truth, events: &[Event]) {
             Event::Violation(_) => None,
         })
         .collect();
-    let spans: Vec<(f64, f64)> = measured.iter().map(|m| (m.t_release_s, m.t_land_s)).collect();
+    let spans: Vec<(f64, f64)> = measured
+        .iter()
+        .map(|m| (m.t_release_s, m.t_land_s))
+        .collect();
     let pairs = sortwatch::cmd::eval::assign(&truth.flights, &spans);
     for (f, pair) in truth.flights.iter().zip(pairs) {
         let m = pair.map(|j| measured[j]);
+        let d = |a: [f64; 3], b: [f64; 3]| {
+            format!(
+                "{:+.0},{:+.0},{:+.0}",
+                a[0] - b[0],
+                a[1] - b[1],
+                a[2] - b[2]
+            )
+        };
         let got = m.map_or("-".to_string(), |m| {
             format!(
-                "t {:.3}..{:.3} drop {:.1} throw {:.1} pts {} rms {:.2}",
+                "t {:.3}..{:.3} drop {:.1} throw {:.1} pts {} rms {:.2} dRel {} dLand {}",
                 m.t_release_s,
                 m.t_land_s,
                 m.drop_height_cm,
                 m.throw_distance_cm,
                 m.points,
-                m.rms_px
+                m.rms_px,
+                d(m.release_cm, f.release_cm),
+                d(m.landing_cm, f.landing_cm),
             )
         });
         println!(

@@ -39,6 +39,19 @@ pub struct TrackRecord {
     pub score: f32,
 }
 
+/// A `--tracks` line for a moving object (a parcel candidate) seen in a frame:
+/// `{"event":"object","frame":…,"t_s":…,"id":…,"x":…,"y":…,"bbox":[…]}`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ObjectRecord {
+    pub event: &'static str,
+    pub frame: u64,
+    pub t_s: f64,
+    pub id: u64,
+    pub x: f32,
+    pub y: f32,
+    pub bbox: [f32; 4],
+}
+
 /// A violation line: `{"event":"violation","id":…,"camera":…,"kind":…,…}`.
 #[derive(Clone, Debug, Serialize)]
 pub struct ViolationRecord<'a> {

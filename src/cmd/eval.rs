@@ -50,6 +50,11 @@ pub struct TruthRelease {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct TruthFlight {
+    /// World cm of the parcel's centre at release and at touchdown.
+    #[serde(default)]
+    pub release_cm: [f64; 3],
+    #[serde(default)]
+    pub landing_cm: [f64; 3],
     pub t_release_s: f64,
     pub t_land_s: f64,
     pub drop_height_cm: f64,
@@ -422,6 +427,8 @@ mod tests {
 
     fn flight(t: f64, drop: f64, throw: f64) -> TruthFlight {
         TruthFlight {
+            release_cm: [0.0; 3],
+            landing_cm: [0.0; 3],
             t_release_s: t,
             t_land_s: t + 0.4,
             drop_height_cm: drop,

@@ -4,7 +4,7 @@
 use crate::clips::Mp4Writer;
 use crate::config::AnalysisConfig;
 use crate::error::{Error, ErrorKind, Result};
-use crate::events::{self, Counts, Summary, TrackRecord};
+use crate::events::{self, Counts, ObjectRecord, Summary, TrackRecord};
 use crate::geometry::Calibration;
 use crate::overlay;
 use crate::pipeline::{Analyzer, StageTimings};
@@ -29,7 +29,8 @@ pub struct Args {
     /// Also write the video with what the program saw drawn on it (H.264 MP4).
     #[arg(long)]
     pub overlay: Option<PathBuf>,
-    /// Also write every confirmed person track per frame (JSON lines).
+    /// Also write every confirmed person track and every moving object
+    /// (parcel candidate) per frame (JSON lines).
     #[arg(long)]
     pub tracks: Option<PathBuf>,
     /// Analysis settings (TOML; see docs/config.md). Defaults apply without it.
@@ -196,6 +197,22 @@ pub fn run(args: &Args, progress: bool) -> Result<Report> {
                     id: p.id,
                     bbox: [b.x0, b.y0, b.x1, b.y1],
                     score: p.person.score,
+                };
+                write_line(out, &rec, args.tracks.as_deref().unwrap_or(Path::new("")))?;
+            }
+            for o in analyzer.objects.tracks().iter().filter(|o| o.visible) {
+                let Some(p) = o.trajectory.back() else {
+                    continue;
+                };
+                let b = p.bbox;
+                let rec = ObjectRecord {
+                    event: "object",
+                    frame: frame.seq,
+                    t_s: frame.media_time_s,
+                    id: o.id,
+                    x: p.x,
+                    y: p.y,
+                    bbox: [b.x0, b.y0, b.x1, b.y1],
                 };
                 write_line(out, &rec, args.tracks.as_deref().unwrap_or(Path::new("")))?;
             }

@@ -4,7 +4,7 @@
 //! are linear in (p0, v0) once multiplied out by depth, and re-weighting by the
 //! fitted depth turns that algebraic error into reprojection error.
 
-use super::{pnp::solve6, pnp::solve_linear, Calibration, Vec3};
+use super::{pnp::solve6, Calibration, Vec3};
 
 /// Standard gravity, cm/s².
 pub const GRAVITY_CM_S2: f64 = 981.0;
@@ -178,7 +178,11 @@ pub fn fit(cal: &Calibration, points: &[ImagePoint], priors: &[Prior]) -> Option
 }
 
 /// Reprojection error of `points` against `path`: (rms, max) px.
-pub fn residuals(cal: &Calibration, path: &Trajectory, points: &[ImagePoint]) -> Option<(f64, f64)> {
+pub fn residuals(
+    cal: &Calibration,
+    path: &Trajectory,
+    points: &[ImagePoint],
+) -> Option<(f64, f64)> {
     let mut sum = 0.0;
     let mut max: f64 = 0.0;
     for p in points {
@@ -196,29 +200,47 @@ pub struct Landing {
     pub flight: Trajectory,
     /// Touchdown, s.
     pub t_land_s: f64,
-    /// Horizontal velocity of the slide after touchdown, cm/s.
-    pub slide_cm_s: [f64; 2],
     /// Image error of the airborne points, then of the points after
     /// touchdown: (rms, max) px each.
     pub air_px: (f64, f64),
     pub slide_px: (f64, f64),
 }
 
+/// Where a landed parcel came to rest, and when it stopped.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rest {
+    pub at_cm: Vec3,
+    pub t_stop_s: f64,
+}
+
+impl Rest {
+    /// Share of the way from touchdown (at `t_land`) to rest covered at `t`:
+    /// the slide slows evenly to a stop.
+    pub fn covered(&self, t_land: f64, t: f64) -> f64 {
+        let span = self.t_stop_s - t_land;
+        if span <= 1e-6 {
+            return 1.0;
+        }
+        let u = ((t - t_land) / span).clamp(0.0, 1.0);
+        1.0 - (1.0 - u) * (1.0 - u)
+    }
+}
+
 /// Fits a flight that touched down at `t_land_s` on the plane z =
-/// `height_cm`, from its airborne image points `air` and the points `slide`
-/// after touchdown, which lie on that plane moving on from the touchdown point
-/// at a constant velocity. `slide_keep` is (k, sigma cm/s): the slide's
-/// velocity is about k times the flight's horizontal velocity. Every point
-/// weighs as one pixel over `sigma_px(i)` (air first, then slide); each
-/// prior's sigma counts as one pixel. Linear in (p0, v0, slide velocity) for
-/// a given touchdown time.
+/// `rest.at_cm[2]` and slid, slowing evenly, to `rest` (the landing plane's
+/// point where the parcel lay still), from its airborne image points `air`
+/// and the points `slide` between touchdown and rest. `slide_keep` is
+/// (k, sigma cm/s): the slide starts at about k times the flight's
+/// horizontal velocity. Every point weighs as one pixel over `sigma_px(i)`
+/// (air first, then slide); each prior's sigma counts as one pixel. Linear
+/// in the flight for a given touchdown time.
 #[allow(clippy::too_many_arguments)]
 pub fn fit_landing(
     cal: &Calibration,
     air: &[ImagePoint],
     slide: &[ImagePoint],
     t_land_s: f64,
-    height_cm: f64,
+    rest: Rest,
     height_sigma: f64,
     slide_keep: (f64, f64),
     sigma_px: impl Fn(usize) -> f64,
@@ -233,19 +255,25 @@ pub fn fit_landing(
     let f = cal.intrinsics.fx;
     let g = [0.0, 0.0, -GRAVITY_CM_S2];
     let big_t = t_land_s - t0;
+    let h = rest.at_cm[2];
     let all: Vec<&ImagePoint> = air.iter().chain(slide).collect();
     let norm: Vec<(f64, f64)> = all
         .iter()
         .map(|p| cal.intrinsics.to_normalized(p.u, p.v))
         .collect();
+    // Where a slide point is, given the touchdown point L: L + (R − L) w.
+    let slide_at = |land: Vec3, t: f64| -> Vec3 {
+        let w = rest.covered(t_land_s, t);
+        std::array::from_fn(|c| land[c] + (rest.at_cm[c] - land[c]) * w)
+    };
     let mut depth = vec![400.0; all.len()];
     let mut solution = None;
     for _ in 0..6 {
-        let mut ata = [[0.0; 8]; 8];
-        let mut atb = [0.0; 8];
-        let mut add = |row: [f64; 8], rhs: f64, w: f64| {
-            for i in 0..8 {
-                for j in 0..8 {
+        let mut ata = [[0.0; 6]; 6];
+        let mut atb = [0.0; 6];
+        let mut add = |row: [f64; 6], rhs: f64, w: f64| {
+            for i in 0..6 {
+                for j in 0..6 {
                     ata[i][j] += w * w * row[i] * row[j];
                 }
                 atb[i] += w * w * row[i] * rhs;
@@ -259,94 +287,87 @@ pub fn fit_landing(
                 let rhs = tr[k] - n * tr[2];
                 if i < air.len() {
                     let tau = p.t_s - t0;
-                    let row = [a[0], a[1], a[2], a[0] * tau, a[1] * tau, a[2] * tau, 0.0, 0.0];
+                    let row = [a[0], a[1], a[2], a[0] * tau, a[1] * tau, a[2] * tau];
                     add(row, rhs - 0.5 * tau * tau * dot(a, g), w);
                 } else {
-                    // P = (L_x + V_x s, L_y + V_y s, height), L = p(t_land).
-                    let s = p.t_s - t_land_s;
+                    // P = L (1 − c) + R c with L = p(t_land) on the plane.
+                    let c = rest.covered(t_land_s, p.t_s);
+                    let k1 = 1.0 - c;
                     let row = [
-                        a[0],
-                        a[1],
+                        a[0] * k1,
+                        a[1] * k1,
                         0.0,
-                        a[0] * big_t,
-                        a[1] * big_t,
+                        a[0] * k1 * big_t,
+                        a[1] * k1 * big_t,
                         0.0,
-                        a[0] * s,
-                        a[1] * s,
                     ];
-                    // Gravity pulls only on z, which the slide holds at the height.
-                    add(row, rhs - a[2] * height_cm, w);
+                    let known = a[0] * rest.at_cm[0] * c + a[1] * rest.at_cm[1] * c + a[2] * h;
+                    add(row, rhs - known, w);
                 }
             }
         }
         // Touchdown is at the landing height.
         add(
-            [0.0, 0.0, 1.0, 0.0, 0.0, big_t, 0.0, 0.0],
-            height_cm + 0.5 * big_t * big_t * GRAVITY_CM_S2,
+            [0.0, 0.0, 1.0, 0.0, 0.0, big_t],
+            h + 0.5 * big_t * big_t * GRAVITY_CM_S2,
             1.0 / height_sigma,
         );
-        // The slide carries on along the flight, slower.
-        let (k, sigma) = slide_keep;
-        add([0.0, 0.0, 0.0, -k, 0.0, 0.0, 1.0, 0.0], 0.0, 1.0 / sigma);
-        add([0.0, 0.0, 0.0, 0.0, -k, 0.0, 0.0, 1.0], 0.0, 1.0 / sigma);
-        for h in priors {
-            let tau = h.t_s - t0;
-            let a = h.axis;
-            let (row, rhs) = if h.velocity {
-                (
-                    [0.0, 0.0, 0.0, a[0], a[1], a[2], 0.0, 0.0],
-                    h.value - tau * dot(a, g),
-                )
+        // The slide starts along the flight, slower: slowing evenly from
+        // touchdown to rest, it starts at 2 (R − L) / span.
+        let span = rest.t_stop_s - t_land_s;
+        if span > 1e-3 {
+            let (k, sigma) = slide_keep;
+            for c in 0..2 {
+                // 2 (R_c − p0_c − v0_c T) / span − k v0_c = 0
+                let mut row = [0.0; 6];
+                row[c] = -2.0 / span;
+                row[3 + c] = -2.0 * big_t / span - k;
+                add(row, -2.0 * rest.at_cm[c] / span, 1.0 / sigma);
+            }
+        }
+        for p in priors {
+            let tau = p.t_s - t0;
+            let a = p.axis;
+            let (row, rhs) = if p.velocity {
+                ([0.0, 0.0, 0.0, a[0], a[1], a[2]], p.value - tau * dot(a, g))
             } else {
                 (
-                    [a[0], a[1], a[2], a[0] * tau, a[1] * tau, a[2] * tau, 0.0, 0.0],
-                    h.value - 0.5 * tau * tau * dot(a, g),
+                    [a[0], a[1], a[2], a[0] * tau, a[1] * tau, a[2] * tau],
+                    p.value - 0.5 * tau * tau * dot(a, g),
                 )
             };
-            add(row, rhs, 1.0 / h.sigma);
+            add(row, rhs, 1.0 / p.sigma);
         }
-        let x = solve_linear(ata, atb)?;
+        let x = solve6(ata, atb)?;
         let flight = Trajectory {
             t0_s: t0,
             p0: [x[0], x[1], x[2]],
             v0: [x[3], x[4], x[5]],
         };
-        let v = [x[6], x[7]];
-        let land = flight.position(t_land_s);
+        let mut land = flight.position(t_land_s);
+        land[2] = h;
         for (i, (p, z)) in all.iter().zip(depth.iter_mut()).enumerate() {
             let w = if i < air.len() {
                 flight.position(p.t_s)
             } else {
-                let s = p.t_s - t_land_s;
-                [land[0] + v[0] * s, land[1] + v[1] * s, height_cm]
+                slide_at(land, p.t_s)
             };
             let zc = dot(r[2], w) + tr[2];
             if zc > 1.0 {
                 *z = zc;
             }
         }
-        solution = Some((flight, v));
+        solution = Some(flight);
     }
-    let (flight, v) = solution?;
-    let land = flight.position(t_land_s);
-    let slide_path = Trajectory {
-        t0_s: t_land_s,
-        p0: [land[0], land[1], height_cm],
-        v0: [v[0], v[1], 0.0],
-    };
+    let flight = solution?;
+    let mut land = flight.position(t_land_s);
+    land[2] = h;
     let mut slide_err = (0.0, 0.0);
     if !slide.is_empty() {
-        // The slide has no gravity: measure it against a flat path.
         let mut sum = 0.0;
         for p in slide {
-            let s = p.t_s - t_land_s;
-            let q = [
-                slide_path.p0[0] + v[0] * s,
-                slide_path.p0[1] + v[1] * s,
-                height_cm,
-            ];
-            let (u, w) = cal.project(q)?;
-            let e = (u - p.u).hypot(w - p.v);
+            let (u, v) = cal.project(slide_at(land, p.t_s))?;
+            let e = (u - p.u).hypot(v - p.v);
             sum += e * e;
             slide_err.1 = f64::max(slide_err.1, e);
         }
@@ -355,7 +376,6 @@ pub fn fit_landing(
     Some(Landing {
         flight,
         t_land_s,
-        slide_cm_s: v,
         air_px: residuals(cal, &flight, air)?,
         slide_px: slide_err,
     })

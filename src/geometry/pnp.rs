@@ -199,7 +199,10 @@ pub(crate) fn solve6(a: [[f64; 6]; 6], b: [f64; 6]) -> Option<[f64; 6]> {
 }
 
 /// Solves an N×N linear system by Gaussian elimination with partial pivoting.
-pub(crate) fn solve_linear<const N: usize>(mut a: [[f64; N]; N], mut b: [f64; N]) -> Option<[f64; N]> {
+pub(crate) fn solve_linear<const N: usize>(
+    mut a: [[f64; N]; N],
+    mut b: [f64; N],
+) -> Option<[f64; N]> {
     for col in 0..N {
         let piv = (col..N).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
         if a[piv][col].abs() < 1e-300 {

@@ -724,11 +724,15 @@ mod tests {
         at: impl Fn(f64) -> Option<[f64; 3]>,
         feet: impl Fn(f64) -> [[f64; 3]; 2],
     ) -> Vec<Event> {
-        run_with(RulesConfig::default(), at, feet)
+        run_with(RulesConfig::default(), HANDS, at, feet)
     }
+
+    /// Where the worker's hands are (between the wrists).
+    const HANDS: [f64; 3] = [0.0, 395.0, 95.0];
 
     fn run_with(
         cfg: RulesConfig,
+        hands: [f64; 3],
         at: impl Fn(f64) -> Option<[f64; 3]>,
         feet: impl Fn(f64) -> [[f64; 3]; 2],
     ) -> Vec<Event> {
@@ -738,7 +742,7 @@ mod tests {
         let mut events = Vec::new();
         for i in 0..75 {
             let t = f64::from(i) / FPS;
-            let person = worker(&cal, t, [0.0, 395.0, 95.0], feet(t));
+            let person = worker(&cal, t, hands, feet(t));
             if let Some(p) = at(t) {
                 seen.push((t, p));
             }
@@ -766,6 +770,16 @@ mod tests {
         [[-10.0, 380.0, 8.0], [10.0, 380.0, 8.0]]
     }
 
+    /// A worker holding a parcel at `release_z` lets go of it at 1 s.
+    fn drop_from(release_z: f64) -> Vec<Event> {
+        drop_with(RulesConfig::default(), release_z)
+    }
+
+    fn drop_with(cfg: RulesConfig, release_z: f64) -> Vec<Event> {
+        let hands = [0.0, 400.0, release_z];
+        run_with(cfg, hands, dropped_from(release_z), standing)
+    }
+
     fn dropped_from(release_z: f64) -> impl Fn(f64) -> Option<[f64; 3]> {
         move |t: f64| {
             let fall = t - 1.0;
@@ -780,7 +794,7 @@ mod tests {
 
     #[test]
     fn parcel_dropped_from_90cm_is_one_handling_and_a_throw_violation() {
-        let events = run(dropped_from(90.0), standing);
+        let events = drop_from(90.0);
         let handled: Vec<&Handling> = events
             .iter()
             .filter_map(|e| match e {
@@ -800,7 +814,7 @@ mod tests {
 
     #[test]
     fn parcel_dropped_from_40cm_is_handled_without_a_violation() {
-        let events = run(dropped_from(52.0), standing);
+        let events = drop_from(52.0);
         assert_eq!(events.len(), 1, "{events:?}");
         let Event::Handling(h) = &events[0] else {
             panic!("{events:?}")
@@ -825,7 +839,7 @@ mod tests {
             }],
             ..RulesConfig::default()
         };
-        let events = run_with(cfg, dropped_from(52.0), standing);
+        let events = drop_with(cfg, 52.0);
         let v = violations(&events);
         assert_eq!(v.len(), 1, "{events:?}");
         assert_eq!(v[0].zone.as_deref(), Some("fragile"));
