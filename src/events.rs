@@ -28,7 +28,8 @@ impl Summary {
     }
 }
 
-/// One confirmed person track in one frame (`--tracks` output).
+/// One confirmed person track in one frame (`--tracks` output), with its
+/// keypoints in COCO order.
 #[derive(Clone, Debug, Serialize)]
 pub struct TrackRecord {
     pub event: &'static str,
@@ -37,6 +38,8 @@ pub struct TrackRecord {
     pub id: u64,
     pub bbox: [f32; 4],
     pub score: f32,
+    /// COCO-order keypoints as `[x, y, score]`.
+    pub keypoints: Vec<[f32; 3]>,
 }
 
 /// A `--tracks` line for a moving object (a parcel candidate) seen in a frame:

@@ -197,6 +197,12 @@ pub fn run(args: &Args, progress: bool) -> Result<Report> {
                     id: p.id,
                     bbox: [b.x0, b.y0, b.x1, b.y1],
                     score: p.person.score,
+                    keypoints: p
+                        .person
+                        .keypoints
+                        .iter()
+                        .map(|k| [k.x, k.y, k.score])
+                        .collect(),
                 };
                 write_line(out, &rec, args.tracks.as_deref().unwrap_or(Path::new("")))?;
             }

@@ -16,6 +16,10 @@ pub struct Args {
     /// Seed for --suite.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Render only every Nth scenario of the suite (the 10th, 20th, … for
+    /// 10): a slice of a measured suite, scenario for scenario.
+    #[arg(long, default_value_t = 1, requires = "suite")]
+    pub every: usize,
     /// Output directory.
     #[arg(long)]
     pub out: PathBuf,
@@ -38,7 +42,14 @@ pub fn run(args: &Args) -> Result<Report> {
         if n == 0 {
             return Err(Error::config("--suite must be at least 1"));
         }
-        for (i, s) in sim::suite::generate(n, args.seed).iter().enumerate() {
+        if args.every == 0 {
+            return Err(Error::config("--every must be at least 1"));
+        }
+        let suite = sim::suite::generate(n, args.seed);
+        for (i, s) in suite.iter().enumerate() {
+            if (i + 1) % args.every != 0 {
+                continue;
+            }
             let dir = args.out.join(format!("{:04}-{}", i + 1, s.name));
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::io(&dir, "cannot create directory", e))?;

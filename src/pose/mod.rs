@@ -105,6 +105,23 @@ impl Person {
             || near(5, 12, 1.5 * r)
             || near(6, 11, 1.5 * r)
             || (seen(0) && (k[0].x - x).hypot(k[0].y - y) <= 1.5 * r)
+            || self.head(x, y, r)
+    }
+
+    /// Whether (x, y) is on the head: from the nose up to the crown, as far
+    /// again beyond the nose as 60% of the neck (shoulders' midpoint to
+    /// nose).
+    fn head(&self, x: f32, y: f32, r: f32) -> bool {
+        let k = &self.keypoints;
+        if [0, 5, 6].iter().any(|&i| k[i].score < 0.2) {
+            return false;
+        }
+        let neck = ((k[5].x + k[6].x) / 2.0, (k[5].y + k[6].y) / 2.0);
+        let crown = (
+            k[0].x + 0.6 * (k[0].x - neck.0),
+            k[0].y + 0.6 * (k[0].y - neck.1),
+        );
+        segment_distance((x, y), (k[0].x, k[0].y), crown) <= 1.6 * r
     }
 }
 

@@ -127,8 +127,9 @@ struct PersonSample {
 }
 
 const MIN_KP_SCORE: f32 = 0.2;
-/// How long people's history is kept, s.
-const HISTORY_S: f64 = 1.0;
+/// How long people's history is kept, s: a kicked parcel slides for up to
+/// a second or two before it is decided, and the kick is looked up then.
+const HISTORY_S: f64 = 3.0;
 /// A parcel that has not moved more than this many px for `REST_S` is at rest.
 const REST_PX: f32 = 2.5;
 const REST_S: f64 = 0.15;
@@ -139,8 +140,13 @@ const MIN_PARCEL_SHARE: f32 = 0.02;
 const ANKLE_HEIGHT_CM: f64 = 8.0;
 /// Kicks that move a parcel further than this (cm) are tracking errors.
 const MAX_KICK_CM: f64 = 600.0;
-/// Wider than this on the floor (cm) is not a parcel.
+/// A kicked parcel comes to rest at least this far (cm) from the kicker's
+/// feet.
+const KICKER_CLEAR_CM: f64 = 30.0;
+/// Wider than this on the floor (cm) is not a parcel...
 const MAX_PARCEL_CM: f64 = 120.0;
+/// ... nor is a box taller in the image than a cube this big (cm).
+const MAX_PARCEL_CUBE_CM: f64 = 80.0;
 /// A parcel handled again within this many seconds counts once.
 const REHANDLE_S: f64 = 3.0;
 /// A parcel counts as let go once it has been out of the hands this long, s.
@@ -414,7 +420,19 @@ impl Rules {
 
     fn decide(&self, parcel_id: u64, st: &ParcelState, t_s: f64) -> Vec<Event> {
         match &st.origin {
-            Origin::Other => Vec::new(),
+            // A parcel lying in the background leaves a still ghost when
+            // kicked, and its moving blob may continue a track that was a
+            // leg: the kick starts at the latest point a striking foot was
+            // by it that is followed by a kick's slide.
+            Origin::Other => (0..st.points.len())
+                .rev()
+                .filter_map(|j| {
+                    let (person, bbox) = self.fast_foot_near(&st.points[j])?;
+                    self.kick(parcel_id, person, bbox, &st.points[j..])
+                })
+                .next()
+                .into_iter()
+                .collect(),
             Origin::Hands { person, bbox } => {
                 let wrists = self.wrist_track(*person);
                 // The flight is wherever the track follows a ballistic path;
@@ -479,85 +497,131 @@ impl Rules {
                 bbox,
                 start,
             } => {
-                let end = st.points.last().expect("a parcel has points");
-                let z = self.cfg.landed_centre_height_cm;
-                let (Some(a), Some(b)) = (
-                    self.cal
-                        .pixel_to_plane(f64::from(start.x), f64::from(start.y), z),
-                    self.cal
-                        .pixel_to_plane(f64::from(end.x), f64::from(end.y), z),
-                ) else {
-                    return Vec::new();
-                };
-                let distance = (a[0] - b[0]).hypot(a[1] - b[1]);
-                // A kicked parcel slides off in a line and comes to rest apart
-                // from the kicker; a leg or a shadow walks on with them.
-                let path: f64 = st
+                let from = st
                     .points
-                    .windows(2)
-                    .filter_map(|w| {
-                        let p = self
-                            .cal
-                            .pixel_to_plane(f64::from(w[0].x), f64::from(w[0].y), z)?;
-                        let q = self
-                            .cal
-                            .pixel_to_plane(f64::from(w[1].x), f64::from(w[1].y), z)?;
-                        Some((p[0] - q[0]).hypot(p[1] - q[1]))
-                    })
-                    .sum();
-                if distance < self.cfg.min_kick_distance_cm
-                    || distance > MAX_KICK_CM
-                    || distance < 0.7 * path
-                    || !self.left_lying(&st.points)
-                {
-                    return Vec::new();
-                }
-                let (zone, _, _) = self.limits_at(a);
-                let confidence =
-                    (distance / (2.0 * self.cfg.min_kick_distance_cm)).clamp(0.5, 0.95);
-                vec![Event::Violation(Violation {
-                    kind: ViolationKind::Kick,
-                    t_start_s: start.t_s,
-                    t_end_s: end.t_s,
-                    person_id: *person,
-                    parcel_id,
-                    zone,
-                    drop_height_cm: None,
-                    throw_distance_cm: None,
-                    kick_distance_cm: Some(distance),
-                    limit_drop_cm: None,
-                    limit_throw_cm: None,
-                    person_box: *bbox,
-                    parcel_box_start: start.bbox,
-                    parcel_box_end: end.bbox,
-                    confidence,
-                })]
+                    .iter()
+                    .position(|p| p.t_s >= start.t_s)
+                    .unwrap_or(0);
+                let mut points = vec![*start];
+                points.extend(st.points[from..].iter().filter(|p| p.t_s > start.t_s));
+                self.kick(parcel_id, *person, *bbox, &points)
+                    .into_iter()
+                    .collect()
             }
         }
     }
 
-    /// The parcel ended at rest and is parcel-sized on the floor.
+    /// A kick by `person` of the parcel whose track from the foot's strike
+    /// on is `points`: it slid off in a line at least the minimum distance
+    /// and came to rest on the floor, apart from the kicker (a leg or a
+    /// shadow walks on with them).
+    fn kick(
+        &self,
+        parcel_id: u64,
+        person: u64,
+        bbox: BBox,
+        points: &[TrajectoryPoint],
+    ) -> Option<Event> {
+        let (start, end) = (points.first()?, points.last()?);
+        let z = self.cfg.landed_centre_height_cm;
+        let floor =
+            |p: &TrajectoryPoint| self.cal.pixel_to_plane(f64::from(p.x), f64::from(p.y), z);
+        let (a, b) = (floor(start)?, floor(end)?);
+        let distance = (a[0] - b[0]).hypot(a[1] - b[1]);
+        let path: f64 = points
+            .windows(2)
+            .filter_map(|w| {
+                let (p, q) = (floor(&w[0])?, floor(&w[1])?);
+                Some((p[0] - q[0]).hypot(p[1] - q[1]))
+            })
+            .sum();
+        // A leg's blob ends at the foot; a kicked parcel rests clear of it.
+        let on_kicker = self
+            .history
+            .iter()
+            .rev()
+            .find(|s| s.id == person)
+            .is_some_and(|s| {
+                [L_ANKLE, R_ANKLE].iter().any(|&k| {
+                    let a = s.keypoints[k];
+                    a.score >= MIN_KP_SCORE
+                        && self
+                            .cal
+                            .pixel_to_plane(f64::from(a.x), f64::from(a.y), ANKLE_HEIGHT_CM)
+                            .is_some_and(|f| (f[0] - b[0]).hypot(f[1] - b[1]) < KICKER_CLEAR_CM)
+                })
+            });
+        if distance < self.cfg.min_kick_distance_cm
+            || distance > MAX_KICK_CM
+            || distance < 0.7 * path
+            || on_kicker
+            || !self.left_lying(points)
+        {
+            return None;
+        }
+        let (zone, _, _) = self.limits_at(a);
+        let confidence = (distance / (2.0 * self.cfg.min_kick_distance_cm)).clamp(0.5, 0.95);
+        Some(Event::Violation(Violation {
+            kind: ViolationKind::Kick,
+            t_start_s: start.t_s,
+            t_end_s: end.t_s,
+            person_id: person,
+            parcel_id,
+            zone,
+            drop_height_cm: None,
+            throw_distance_cm: None,
+            kick_distance_cm: Some(distance),
+            limit_drop_cm: None,
+            limit_throw_cm: None,
+            person_box: bbox,
+            parcel_box_start: start.bbox,
+            parcel_box_end: end.bbox,
+            confidence,
+        }))
+    }
+
+    /// The parcel ended at rest and is parcel-sized on the floor: no wider
+    /// than `MAX_PARCEL_CM`, and its box no taller in the image than that of
+    /// a `MAX_PARCEL_CUBE_CM` cube standing where it lies (the ghost a worker
+    /// leaves in the background model is person-sized).
     fn left_lying(&self, points: &[TrajectoryPoint]) -> bool {
         let Some(last) = points.last() else {
             return false;
         };
         let b = last.bbox;
-        let width = self
-            .cal
-            .pixel_to_plane(f64::from(b.x0), f64::from(b.y1), 0.0)
-            .zip(
-                self.cal
-                    .pixel_to_plane(f64::from(b.x1), f64::from(b.y1), 0.0),
-            )
-            .map(|(p, q)| (p[0] - q[0]).hypot(p[1] - q[1]));
-        at_rest(points) && width.is_some_and(|w| w <= MAX_PARCEL_CM)
+        let foot = |x: f32| self.cal.pixel_to_plane(f64::from(x), f64::from(b.y1), 0.0);
+        let sized = foot(b.x0).zip(foot(b.x1)).is_some_and(|(p, q)| {
+            let c = [(p[0] + q[0]) / 2.0, (p[1] + q[1]) / 2.0];
+            let h = MAX_PARCEL_CUBE_CM / 2.0;
+            let rows: Option<Vec<f64>> = (0..8)
+                .map(|i| {
+                    let corner = [
+                        c[0] + if i & 1 == 0 { -h } else { h },
+                        c[1] + if i & 2 == 0 { -h } else { h },
+                        if i & 4 == 0 { 0.0 } else { MAX_PARCEL_CUBE_CM },
+                    ];
+                    self.cal.project(corner).map(|(_, v)| v)
+                })
+                .collect();
+            let cube = rows.map_or(f64::INFINITY, |v| {
+                v.iter().copied().fold(f64::MIN, f64::max)
+                    - v.iter().copied().fold(f64::MAX, f64::min)
+            });
+            (p[0] - q[0]).hypot(p[1] - q[1]) <= MAX_PARCEL_CM && f64::from(b.height()) <= cube
+        });
+        at_rest(points) && sized
     }
 
     /// Where the person stood over the last second (world cm on the floor):
     /// the mean of their ankles, each cast onto the floor at ankle height.
     fn floor_position(&self, person: u64) -> Option<[f64; 2]> {
         let (mut sum, mut n) = ([0.0, 0.0], 0.0);
-        for s in self.history.iter().filter(|s| s.id == person) {
+        let latest = self.history.back().map_or(0.0, |s| s.t_s);
+        for s in self
+            .history
+            .iter()
+            .filter(|s| s.id == person && latest - s.t_s <= 1.0)
+        {
             for k in [L_ANKLE, R_ANKLE] {
                 let a = s.keypoints[k];
                 if a.score < MIN_KP_SCORE {
