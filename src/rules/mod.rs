@@ -535,13 +535,13 @@ impl Rules {
                 Some((p[0] - q[0]).hypot(p[1] - q[1]))
             })
             .sum();
-        // A leg's blob ends at the foot; a kicked parcel rests clear of it.
+        // A leg's blob ends at the foot (a walker's planted foot is still for
+        // a moment); a kicked parcel comes to rest clear of the feet.
         let on_kicker = self
             .history
             .iter()
-            .rev()
-            .find(|s| s.id == person)
-            .is_some_and(|s| {
+            .filter(|s| s.id == person && (end.t_s - 0.3..=end.t_s + 0.05).contains(&s.t_s))
+            .any(|s| {
                 [L_ANKLE, R_ANKLE].iter().any(|&k| {
                     let a = s.keypoints[k];
                     a.score >= MIN_KP_SCORE
