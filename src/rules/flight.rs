@@ -429,7 +429,7 @@ fn release_time(
     // few frames after leaving the hands: the path, run back that far, must
     // then pass through them.
     let from = first - MAX_HIDDEN_S.max(dt);
-    match closest(cal, path, from, first, |t| hands_at(wrists, t, true)) {
+    match closest(cal, path, from, first, |t| hands_at(wrists, t)) {
         Some((t, miss)) if t >= first - dt || miss <= HANDS_MISS_PX => t,
         _ => first - 0.5 * dt,
     }
@@ -440,17 +440,12 @@ const MAX_HIDDEN_S: f64 = 0.3;
 /// How near (px) the path must pass the hands to have left them unseen.
 const HANDS_MISS_PX: f64 = 12.0;
 
-/// Where the hands were at `t`: the wrists' midpoint (`both`) or the one wrist
-/// seen, interpolated between the samples around `t` (no further than 0.15 s).
-fn hands_at(wrists: &[WristSample], t: f64, both: bool) -> Option<(f64, f64)> {
+/// Where the hands were at `t`: the wrists' midpoint where both are seen,
+/// interpolated between the samples around `t` (no further than 0.15 s).
+fn hands_at(wrists: &[WristSample], t: f64) -> Option<(f64, f64)> {
     let at = |s: &WristSample| -> Option<(f64, f64)> {
-        let [l, r] = s.1;
-        let p = match (l, r) {
-            (Some(a), Some(b)) => ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0),
-            (Some(a), None) | (None, Some(a)) if !both => a,
-            _ => return None,
-        };
-        Some((f64::from(p.0), f64::from(p.1)))
+        let [a, b] = [s.1[0]?, s.1[1]?];
+        Some((f64::from(a.0 + b.0) / 2.0, f64::from(a.1 + b.1) / 2.0))
     };
     let before = wrists
         .iter()
@@ -559,17 +554,16 @@ mod tests {
             s(1.0, (100.0, 200.0), Some((120.0, 200.0))),
             s(1.1, (120.0, 220.0), Some((140.0, 220.0))),
         ];
-        let h = hands_at(&w, 1.025, true).unwrap();
+        let h = hands_at(&w, 1.025).unwrap();
         assert!(
             (h.0 - 115.0).abs() < 1e-4 && (h.1 - 205.0).abs() < 1e-4,
             "{h:?}"
         );
-        // One wrist seen: only when a single wrist is allowed.
+        // One wrist seen: not the hands holding a parcel.
         let one = vec![s(1.0, (100.0, 200.0), None)];
-        assert_eq!(hands_at(&one, 1.0, true), None);
-        assert_eq!(hands_at(&one, 1.0, false), Some((100.0, 200.0)));
+        assert_eq!(hands_at(&one, 1.0), None);
         // Nothing within 0.15 s.
-        assert_eq!(hands_at(&w, 1.5, true), None);
+        assert_eq!(hands_at(&w, 1.5), None);
     }
 
     #[test]
