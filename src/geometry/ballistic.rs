@@ -85,6 +85,46 @@ impl Prior {
             sigma: sigma_cm_s,
         }
     }
+
+    /// This prior as a row over (p0, v0) of a path starting at `t0` and its
+    /// right-hand side, gravity moved across.
+    fn row(&self, t0: f64) -> ([f64; 6], f64) {
+        let tau = self.t_s - t0;
+        let a = self.axis;
+        let ga = -GRAVITY_CM_S2 * a[2];
+        if self.velocity {
+            // v(τ) = v0 + g τ
+            ([0.0, 0.0, 0.0, a[0], a[1], a[2]], self.value - tau * ga)
+        } else {
+            (
+                [a[0], a[1], a[2], a[0] * tau, a[1] * tau, a[2] * tau],
+                self.value - 0.5 * tau * tau * ga,
+            )
+        }
+    }
+}
+
+/// Normal equations of a weighted least-squares problem in six unknowns.
+#[derive(Default)]
+struct Normal6 {
+    ata: [[f64; 6]; 6],
+    atb: [f64; 6],
+}
+
+impl Normal6 {
+    /// Adds the equation `row · x = rhs` with weight `w`.
+    fn add(&mut self, row: [f64; 6], rhs: f64, w: f64) {
+        for i in 0..6 {
+            for j in 0..6 {
+                self.ata[i][j] += w * w * row[i] * row[j];
+            }
+            self.atb[i] += w * w * row[i] * rhs;
+        }
+    }
+
+    fn solve(&self) -> Option<[f64; 6]> {
+        solve6(self.ata, self.atb)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -117,16 +157,8 @@ pub fn fit(cal: &Calibration, points: &[ImagePoint], priors: &[Prior]) -> Option
     let mut depth = vec![400.0; points.len()];
     let mut solution = None;
     for _ in 0..6 {
-        let mut ata = [[0.0; 6]; 6];
-        let mut atb = [0.0; 6];
-        let mut add = |row: [f64; 6], rhs: f64, w: f64| {
-            for i in 0..6 {
-                for j in 0..6 {
-                    ata[i][j] += w * w * row[i] * row[j];
-                }
-                atb[i] += w * w * row[i] * rhs;
-            }
-        };
+        let mut normal = Normal6::default();
+        let mut add = |row: [f64; 6], rhs: f64, w: f64| normal.add(row, rhs, w);
         for ((p, &(x, y)), &z) in points.iter().zip(&norm).zip(&depth) {
             let tau = p.t_s - t0;
             let w = f / z;
@@ -138,21 +170,11 @@ pub fn fit(cal: &Calibration, points: &[ImagePoint], priors: &[Prior]) -> Option
                 add(row, rhs, w);
             }
         }
-        for h in priors {
-            let tau = h.t_s - t0;
-            let a = h.axis;
-            let (row, rhs) = if h.velocity {
-                // v(τ) = v0 + g τ
-                ([0.0, 0.0, 0.0, a[0], a[1], a[2]], h.value - tau * dot(a, g))
-            } else {
-                (
-                    [a[0], a[1], a[2], a[0] * tau, a[1] * tau, a[2] * tau],
-                    h.value - 0.5 * tau * tau * dot(a, g),
-                )
-            };
-            add(row, rhs, 1.0 / h.sigma);
+        for p in priors {
+            let (row, rhs) = p.row(t0);
+            add(row, rhs, 1.0 / p.sigma);
         }
-        let x = solve6(ata, atb)?;
+        let x = normal.solve()?;
         let traj = Trajectory {
             t0_s: t0,
             p0: [x[0], x[1], x[2]],
@@ -183,10 +205,20 @@ pub fn residuals(
     path: &Trajectory,
     points: &[ImagePoint],
 ) -> Option<(f64, f64)> {
+    image_error(cal, points, |t| path.position(t))
+}
+
+/// (rms, max) image error (px) of `points` against the world positions
+/// `at(t)`; (0, 0) for none.
+fn image_error(
+    cal: &Calibration,
+    points: &[ImagePoint],
+    at: impl Fn(f64) -> Vec3,
+) -> Option<(f64, f64)> {
     let mut sum = 0.0;
     let mut max: f64 = 0.0;
     for p in points {
-        let (u, v) = cal.project(path.position(p.t_s))?;
+        let (u, v) = cal.project(at(p.t_s))?;
         let e = (u - p.u).hypot(v - p.v);
         sum += e * e;
         max = max.max(e);
@@ -269,16 +301,8 @@ pub fn fit_landing(
     let mut depth = vec![400.0; all.len()];
     let mut solution = None;
     for _ in 0..6 {
-        let mut ata = [[0.0; 6]; 6];
-        let mut atb = [0.0; 6];
-        let mut add = |row: [f64; 6], rhs: f64, w: f64| {
-            for i in 0..6 {
-                for j in 0..6 {
-                    ata[i][j] += w * w * row[i] * row[j];
-                }
-                atb[i] += w * w * row[i] * rhs;
-            }
-        };
+        let mut normal = Normal6::default();
+        let mut add = |row: [f64; 6], rhs: f64, w: f64| normal.add(row, rhs, w);
         for (i, (p, (&(x, y), &z))) in all.iter().zip(norm.iter().zip(&depth)).enumerate() {
             let w = f / (z * sigma_px(i));
             for (n, k) in [(x, 0), (y, 1)] {
@@ -326,19 +350,10 @@ pub fn fit_landing(
             }
         }
         for p in priors {
-            let tau = p.t_s - t0;
-            let a = p.axis;
-            let (row, rhs) = if p.velocity {
-                ([0.0, 0.0, 0.0, a[0], a[1], a[2]], p.value - tau * dot(a, g))
-            } else {
-                (
-                    [a[0], a[1], a[2], a[0] * tau, a[1] * tau, a[2] * tau],
-                    p.value - 0.5 * tau * tau * dot(a, g),
-                )
-            };
+            let (row, rhs) = p.row(t0);
             add(row, rhs, 1.0 / p.sigma);
         }
-        let x = solve6(ata, atb)?;
+        let x = normal.solve()?;
         let flight = Trajectory {
             t0_s: t0,
             p0: [x[0], x[1], x[2]],
@@ -362,22 +377,11 @@ pub fn fit_landing(
     let flight = solution?;
     let mut land = flight.position(t_land_s);
     land[2] = h;
-    let mut slide_err = (0.0, 0.0);
-    if !slide.is_empty() {
-        let mut sum = 0.0;
-        for p in slide {
-            let (u, v) = cal.project(slide_at(land, p.t_s))?;
-            let e = (u - p.u).hypot(v - p.v);
-            sum += e * e;
-            slide_err.1 = f64::max(slide_err.1, e);
-        }
-        slide_err.0 = (sum / slide.len() as f64).sqrt();
-    }
     Some(Landing {
         flight,
         t_land_s,
         air_px: residuals(cal, &flight, air)?,
-        slide_px: slide_err,
+        slide_px: image_error(cal, slide, |t| slide_at(land, t))?,
     })
 }
 
