@@ -497,13 +497,8 @@ impl Rules {
                 bbox,
                 start,
             } => {
-                let from = st
-                    .points
-                    .iter()
-                    .position(|p| p.t_s >= start.t_s)
-                    .unwrap_or(0);
                 let mut points = vec![*start];
-                points.extend(st.points[from..].iter().filter(|p| p.t_s > start.t_s));
+                points.extend(st.points.iter().filter(|p| p.t_s > start.t_s));
                 self.kick(parcel_id, *person, *bbox, &points)
                     .into_iter()
                     .collect()
@@ -541,16 +536,8 @@ impl Rules {
             .history
             .iter()
             .filter(|s| s.id == person && (end.t_s - 0.3..=end.t_s + 0.05).contains(&s.t_s))
-            .any(|s| {
-                [L_ANKLE, R_ANKLE].iter().any(|&k| {
-                    let a = s.keypoints[k];
-                    a.score >= MIN_KP_SCORE
-                        && self
-                            .cal
-                            .pixel_to_plane(f64::from(a.x), f64::from(a.y), ANKLE_HEIGHT_CM)
-                            .is_some_and(|f| (f[0] - b[0]).hypot(f[1] - b[1]) < KICKER_CLEAR_CM)
-                })
-            });
+            .flat_map(|s| self.ankles_on_floor(s))
+            .any(|f| (f[0] - b[0]).hypot(f[1] - b[1]) < KICKER_CLEAR_CM);
         if distance < self.cfg.min_kick_distance_cm
             || distance > MAX_KICK_CM
             || distance < 0.7 * path
@@ -622,21 +609,26 @@ impl Rules {
             .iter()
             .filter(|s| s.id == person && latest - s.t_s <= 1.0)
         {
-            for k in [L_ANKLE, R_ANKLE] {
-                let a = s.keypoints[k];
-                if a.score < MIN_KP_SCORE {
-                    continue;
-                }
-                if let Some(p) =
-                    self.cal
-                        .pixel_to_plane(f64::from(a.x), f64::from(a.y), ANKLE_HEIGHT_CM)
-                {
-                    sum = [sum[0] + p[0], sum[1] + p[1]];
-                    n += 1.0;
-                }
+            for p in self.ankles_on_floor(s) {
+                sum = [sum[0] + p[0], sum[1] + p[1]];
+                n += 1.0;
             }
         }
         (n > 0.0).then(|| [sum[0] / n, sum[1] / n])
+    }
+
+    /// The sample's ankles seen, each cast onto the floor at ankle height
+    /// (world cm).
+    fn ankles_on_floor<'a>(&'a self, s: &'a PersonSample) -> impl Iterator<Item = [f64; 3]> + 'a {
+        [L_ANKLE, R_ANKLE].into_iter().filter_map(move |k| {
+            let a = s.keypoints[k];
+            (a.score >= MIN_KP_SCORE)
+                .then(|| {
+                    self.cal
+                        .pixel_to_plane(f64::from(a.x), f64::from(a.y), ANKLE_HEIGHT_CM)
+                })
+                .flatten()
+        })
     }
 
     /// The person's wrist positions over the last second: (t, [left, right]).
