@@ -19,7 +19,6 @@ use sortwatch::config::AnalysisConfig;
 use sortwatch::geometry::Calibration;
 use sortwatch::pipeline::StageTimings;
 use sortwatch::pose::pool::PosePool;
-use sortwatch::pose::MoveNet;
 use sortwatch::rules::Event;
 use sortwatch::service::camera::{self, CameraSpec, Events, Health, SharedHealth};
 use std::path::{Path, PathBuf};
@@ -91,7 +90,7 @@ impl Events for Recorder {
         out.extend(
             events
                 .iter()
-                .map(|e| sortwatch::events::to_json(&self.camera, e).to_string()),
+                .map(|e| normalise(&sortwatch::events::to_json(&self.camera, e).to_string())),
         );
     }
 }
@@ -122,6 +121,15 @@ fn main() -> Result<()> {
         let dropped: u64 = r.health.iter().map(|h| h.dropped_frames).sum();
         for (i, v) in videos[..n].iter_mut().enumerate() {
             r.same_events[i] = dropped == 0 && r.events[i] == v.offline()?;
+            if dropped == 0 && !r.same_events[i] {
+                let live = args.work.join(format!("{}.live-{n}.jsonl", v.name));
+                std::fs::write(&live, r.events[i].join("\n") + "\n")?;
+                eprintln!(
+                    "{}: live events differ from the offline replay; see {}",
+                    v.name,
+                    live.display()
+                );
+            }
         }
         println!("{}", r.row(n));
     }
@@ -227,8 +235,16 @@ fn read_events(path: &Path) -> Result<Vec<String>> {
     Ok(std::fs::read_to_string(path)?
         .lines()
         .filter(|l| !l.contains("\"summary\""))
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).map(|v| v.to_string()))
-        .collect::<std::result::Result<_, _>>()?)
+        .map(normalise)
+        .collect())
+}
+
+/// An event line as it reads back from a file: serde_json parses floats to
+/// the nearest 17 digits, not exactly, so both sides of the comparison go
+/// through the same parse (1.4000000000000001 s live reads back as 1.4).
+fn normalise(line: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(line)
+        .map_or_else(|_| line.to_owned(), |v| v.to_string())
 }
 
 struct NodeRun {
@@ -242,7 +258,7 @@ struct NodeRun {
 }
 
 fn run_node(cfg: &AnalysisConfig, videos: &[Video]) -> Result<NodeRun> {
-    let pool = PosePool::new(vec![MoveNet::load(cfg.pose.clone())?])?;
+    let pool = PosePool::movenet(&cfg.pose)?;
     let stop = Arc::new(AtomicBool::new(false));
     let (cpu0, busy0) = (process_cpu(), machine_ticks());
     let started = Instant::now();
@@ -308,7 +324,7 @@ impl NodeRun {
             .health
             .iter()
             .zip(&self.expected_frames)
-            .map(|(h, &e)| h.frames as f64 / (e as f64 / 25.0).max(secs))
+            .map(|(h, &e)| 25.0 * h.frames as f64 / e.max(1) as f64)
             .fold(f64::INFINITY, f64::min);
         let mut s = StageTimings::default();
         let mut decode = Duration::ZERO;
@@ -316,10 +332,7 @@ impl NodeRun {
             let t = &h.stages;
             s.motion += t.motion;
             s.plan += t.plan;
-            s.pose.preprocess += t.pose.preprocess;
-            s.pose.inference += t.pose.inference;
-            s.pose.postprocess += t.pose.postprocess;
-            s.pose.inferences += t.pose.inferences;
+            s.pose.add(&t.pose);
             s.tracking += t.tracking;
             s.frames += t.frames;
             s.pose_frames += t.pose_frames;
@@ -334,7 +347,7 @@ impl NodeRun {
             .unwrap_or_default();
         let same = self.same_events.iter().filter(|s| **s).count();
         format!(
-            "| {n} | {dropped}{} | {fps_min:.1} | {:.0}% | {:.0}% | {:.0} | {same}/{n} | {:.2} / {:.2} / {:.2} / {:.2} / {:.2} / {:.2} / {:.2} | {} of {} ({} inferences) |",
+            "| {n} | {dropped}{} | {fps_min:.1} | {:.0}% | {:.0}% | {:.0} | {same}/{n} | {:.2} / {:.2} / {:.2} / {:.2} / {:.2} / {:.2} / {:.2} | {} of {} ({} inferences, {:.0} kpx mean) |",
             if missing > 0 { format!(" (+{missing} unread)") } else { String::new() },
             100.0 * self.cpu.as_secs_f64() / (secs * cores),
             100.0 * self.machine_busy,
@@ -349,6 +362,7 @@ impl NodeRun {
             s.pose_frames,
             s.frames,
             s.pose.inferences,
+            s.pose.input_pixels as f64 / 1e3 / s.pose.inferences.max(1) as f64,
         )
     }
 }

@@ -17,7 +17,12 @@ fn main() {
         .nth(1)
         .unwrap_or_else(|| "samples/vtest.avi".into());
     let mut src = FfmpegSource::open(Arc::from("ref"), &video).expect("open video");
-    let mut net = MoveNet::load(MoveNetConfig::default()).expect("model");
+    // Native scale: the reference wants the model's best, not the node's budget.
+    let mut net = MoveNet::load(MoveNetConfig {
+        max_input_px: 0.0,
+        ..MoveNetConfig::default()
+    })
+    .expect("model");
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     while let Some(frame) = src.next_frame().expect("decode") {

@@ -44,6 +44,8 @@ pub struct Analyzer<P: PoseEstimator> {
     motion: MotionDetector,
     pose: P,
     plan_cfg: PlanConfig,
+    /// `[pose] max_input_px`: the plan costs regions at the scale the model gets them.
+    max_input_px: f32,
     pub people: PersonTracker,
     pub objects: ObjectTracker,
     rules: Rules,
@@ -59,6 +61,7 @@ impl<P: PoseEstimator> Analyzer<P> {
             motion: MotionDetector::new(cfg.motion.clone()),
             pose,
             plan_cfg: cfg.regions.clone(),
+            max_input_px: cfg.pose.max_input_px,
             people: PersonTracker::new(cfg.tracking.people.clone()),
             objects: ObjectTracker::new(cfg.tracking.objects.clone()),
             rules: Rules::new(cfg.rules.clone(), calibration),
@@ -127,7 +130,13 @@ impl<P: PoseEstimator> Analyzer<P> {
             .iter()
             .map(|b| b.bbox)
             .chain(self.people.predicted_boxes(t));
-        let mut regions = plan(&self.plan_cfg, frame.image.width, frame.image.height, seeds);
+        let mut regions = plan(
+            &self.plan_cfg,
+            self.max_input_px,
+            frame.image.width,
+            frame.image.height,
+            seeds,
+        );
         let full = BBox::new(
             0.0,
             0.0,

@@ -4,7 +4,8 @@
 //!
 //! For tuning the mannequin: SIM_POSE_ONLY=<part of a name> runs some samples
 //! (without asserting), SIM_POSE_DEBUG=1 prints each keypoint's error, and
-//! SIM_POSE_CROPS=1 runs the model on padded person crops instead of the frame.
+//! SIM_POSE_CROPS=1 runs the model on padded person crops instead of the frame;
+//! SIM_POSE_MAX_INPUT=256 caps the model input's long side (`[pose] max_input_px`).
 
 use sortwatch::bbox::BBox;
 use sortwatch::pose::{MoveNet, MoveNetConfig, PoseEstimator, L_ANKLE, L_WRIST, R_ANKLE, R_WRIST};
@@ -90,7 +91,12 @@ fn measure(net: &mut MoveNet, scenario: &str, every: usize, fig: &mut Figures) {
 
 #[test]
 fn movenet_detects_rendered_workers_and_finds_their_wrists_and_ankles() {
-    let mut net = MoveNet::load(MoveNetConfig::default()).expect("model and ONNX Runtime");
+    let cfg = MoveNetConfig {
+        max_input_px: std::env::var("SIM_POSE_MAX_INPUT")
+            .map_or(0.0, |v| v.parse().expect("SIM_POSE_MAX_INPUT: pixels")),
+        ..MoveNetConfig::default()
+    };
+    let mut net = MoveNet::load(cfg).expect("model and ONNX Runtime");
     let mut fig = Figures {
         cases: 0,
         detected: 0,
@@ -137,3 +143,40 @@ const SCENARIOS: &[&str] = &[
     "samples/scenarios/kick.toml",
     "samples/scenarios/drop-near-limit.toml",
 ];
+
+#[test]
+fn a_capped_model_input_is_scaled_down_and_still_finds_the_worker() {
+    let s = Scenario::load(Path::new("samples/scenarios/toss-82cm.toml")).unwrap();
+    let sim = Simulation::new(&s).unwrap();
+    let mut img = RgbImage::new(s.image_width, s.image_height);
+    let truth = sim.render_frame(10, &mut img);
+    let full = BBox::new(0.0, 0.0, s.image_width as f32, s.image_height as f32);
+    let mut capped = MoveNet::load(MoveNetConfig {
+        max_input_px: 256.0,
+        ..MoveNetConfig::default()
+    })
+    .expect("model and ONNX Runtime");
+    let people = capped.estimate(&img, &[full]).unwrap();
+    let t = capped.timings();
+    assert_eq!(t.inferences, 1);
+    let long = s.image_width.max(s.image_height) as f64;
+    let short = s.image_width.min(s.image_height) as f64 * 256.0 / long;
+    assert_eq!(t.input_pixels, 256 * ((short / 32.0).ceil() as u64 * 32));
+    let w = &truth.workers[0];
+    let tb = BBox::new(
+        w.bbox[0] as f32,
+        w.bbox[1] as f32,
+        w.bbox[2] as f32,
+        w.bbox[3] as f32,
+    );
+    let p = people
+        .iter()
+        .max_by(|a, b| a.bbox.iou(&tb).total_cmp(&b.bbox.iou(&tb)))
+        .expect("the worker is found at 256 px");
+    assert!(p.bbox.iou(&tb) >= 0.5, "iou {}", p.bbox.iou(&tb));
+    for k in [L_ANKLE, R_ANKLE] {
+        let (d, t) = (p.keypoints[k], w.keypoints[k]);
+        let e = (f64::from(d.x) - t[0]).hypot(f64::from(d.y) - t[1]);
+        assert!(e <= 20.0, "keypoint {k}: {e:.1} px from the truth");
+    }
+}

@@ -63,7 +63,7 @@ impl Report {
         let secs = |d: Duration| d.as_secs_f64();
         let ratio = secs(self.wall) / (secs(self.decode) + secs(s.pose.inference)).max(1e-9);
         format!(
-            "{} frames ({:.1} s of video) in {:.1} s: {:.1} fps\n  decode {:.2} s | motion {:.2} s | pose on {} frames, {} inferences: pre {:.2} s, inference {:.2} s, post {:.2} s | tracking {:.3} s\n  wall / (decode + inference) = {:.3}",
+            "{} frames ({:.1} s of video) in {:.1} s: {:.1} fps\n  decode {:.2} s | motion {:.2} s | pose on {} frames, {} inferences of {:.0} kpx mean: pre {:.2} s, inference {:.2} s, post {:.2} s | tracking {:.3} s\n  wall / (decode + inference) = {:.3}",
             self.summary.frames,
             self.summary.duration_s,
             secs(self.wall),
@@ -72,6 +72,7 @@ impl Report {
             secs(s.motion),
             s.pose_frames,
             s.pose.inferences,
+            s.pose.input_pixels as f64 / 1e3 / s.pose.inferences.max(1) as f64,
             secs(s.pose.preprocess),
             secs(s.pose.inference),
             secs(s.pose.postprocess),

@@ -144,6 +144,29 @@ pub struct PoseTimings {
     pub inference: Duration,
     pub postprocess: Duration,
     pub inferences: u64,
+    /// Model input pixels over all inferences (inference time grows with them).
+    pub input_pixels: u64,
+}
+
+impl PoseTimings {
+    /// What was spent between `earlier` and `self`.
+    pub fn since(&self, earlier: &PoseTimings) -> PoseTimings {
+        PoseTimings {
+            preprocess: self.preprocess - earlier.preprocess,
+            inference: self.inference - earlier.inference,
+            postprocess: self.postprocess - earlier.postprocess,
+            inferences: self.inferences - earlier.inferences,
+            input_pixels: self.input_pixels - earlier.input_pixels,
+        }
+    }
+
+    pub fn add(&mut self, spent: &PoseTimings) {
+        self.preprocess += spent.preprocess;
+        self.inference += spent.inference;
+        self.postprocess += spent.postprocess;
+        self.inferences += spent.inferences;
+        self.input_pixels += spent.input_pixels;
+    }
 }
 
 /// Finds people in the given regions of an image (frame pixels).

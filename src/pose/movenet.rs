@@ -21,8 +21,13 @@ const ROW: usize = 56;
 pub struct MoveNetConfig {
     /// Path of the ONNX file. Default `models/movenet-multipose.onnx`.
     pub model: PathBuf,
-    /// ONNX Runtime intra-op threads. Default 2.
+    /// ONNX Runtime intra-op threads per session. Default 2.
     pub threads: usize,
+    /// Pose sessions a node (`sortwatch run`, `demo`) runs side by side for
+    /// its cameras, each with `threads` threads. Small inputs use two threads
+    /// poorly: on 2 cores `workers = 2, threads = 1` carries more cameras
+    /// (README, "Capacity"). Default 1.
+    pub workers: usize,
     /// People scoring below this are dropped. Default 0.2.
     pub min_person_score: f32,
     /// Regions whose 6 output slots all hold people scoring at least
@@ -32,6 +37,14 @@ pub struct MoveNetConfig {
     /// See `max_split_depth`. MoveNet fills spare slots with weak guesses
     /// (0.2 is common on busy frames), so "full" needs real people. Default 0.35.
     pub split_score: f32,
+    /// Longest side of the model input, in pixels: larger regions (and the
+    /// full-frame pass) are scaled down to it. Inference time grows with input
+    /// pixels, and the plan then prefers person crops to the full frame. 256
+    /// (MoveNet's training size) is the capacity setting (README, "Capacity"):
+    /// about 4× less inference on the simulated suite, but small, far people
+    /// lose pixels (the real sample's walkers keep their ids less well).
+    /// Default 0: regions at native scale.
+    pub max_input_px: f32,
 }
 
 impl Default for MoveNetConfig {
@@ -39,9 +52,11 @@ impl Default for MoveNetConfig {
         MoveNetConfig {
             model: PathBuf::from("models/movenet-multipose.onnx"),
             threads: 2,
+            workers: 1,
             min_person_score: 0.2,
             max_split_depth: 2,
             split_score: 0.35,
+            max_input_px: 0.0,
         }
     }
 }
@@ -270,6 +285,7 @@ fn run_session(
     let values = data.to_vec();
     timings.inference += t0.elapsed();
     timings.inferences += 1;
+    timings.input_pixels += (w * h) as u64;
     Ok(RawOutput {
         values,
         input_w: w,
@@ -340,7 +356,13 @@ impl PoseEstimator for MoveNet {
     fn estimate(&mut self, image: &RgbImage, regions: &[BBox]) -> Result<Vec<Person>> {
         let mut people = Vec::new();
         for r in regions {
-            self.run_split(image, r, super::plan::input_scale(r), 0, &mut people)?;
+            self.run_split(
+                image,
+                r,
+                super::plan::input_scale(r, self.cfg.max_input_px),
+                0,
+                &mut people,
+            )?;
         }
         let t0 = Instant::now();
         let kept = suppress_duplicates(people, 0.5);

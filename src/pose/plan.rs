@@ -40,10 +40,17 @@ impl Default for PlanConfig {
     }
 }
 
-/// Scale at which a region is fed to the model: native, or up to 2× for
-/// small regions so small people get enough pixels.
-pub fn input_scale(b: &BBox) -> f32 {
-    (MIN_INPUT_PX / b.width().max(b.height()).max(1.0)).clamp(1.0, 2.0)
+/// Scale at which a region is fed to the model: native, up to 2× for small
+/// regions so small people get enough pixels, and down to `max_input_px` on
+/// the long side (0: no cap).
+pub fn input_scale(b: &BBox, max_input_px: f32) -> f32 {
+    let long = b.width().max(b.height()).max(1.0);
+    let scale = (MIN_INPUT_PX / long).clamp(1.0, 2.0);
+    if max_input_px > 0.0 {
+        scale.min(max_input_px / long)
+    } else {
+        scale
+    }
 }
 
 /// Model input pixels for a region at `scale` (sides padded to multiples of 32).
@@ -52,9 +59,11 @@ pub fn input_pixels(b: &BBox, scale: f32) -> f32 {
     side(b.width()) * side(b.height())
 }
 
-/// Plans pose regions for a `width × height` frame from seed boxes.
+/// Plans pose regions for a `width × height` frame from seed boxes; the
+/// model input's long side is capped at `max_input_px` (`[pose]`, 0: none).
 pub fn plan(
     cfg: &PlanConfig,
+    max_input_px: f32,
     width: u32,
     height: u32,
     seeds: impl IntoIterator<Item = BBox>,
@@ -85,8 +94,13 @@ pub fn plan(
         }
     }
     let full = BBox::new(0.0, 0.0, w, h);
-    let cost = |b: &BBox| cfg.inference_overhead_px + input_pixels(b, input_scale(b));
-    if !regions.is_empty() && regions.iter().map(cost).sum::<f32>() >= cost(&full) {
+    // Crops are costed at the scale the model gets them, the full frame at
+    // native scale: a cap on the input makes crops cheaper, and a capped full
+    // frame is no substitute for them (its people get too few pixels).
+    let cost =
+        |b: &BBox, cap: f32| cfg.inference_overhead_px + input_pixels(b, input_scale(b, cap));
+    let crops: f32 = regions.iter().map(|b| cost(b, max_input_px)).sum();
+    if !regions.is_empty() && crops >= cost(&full, 0.0) {
         return vec![full];
     }
     regions.sort_by(|a, b| a.x0.total_cmp(&b.x0).then(a.y0.total_cmp(&b.y0)));
@@ -99,13 +113,14 @@ mod tests {
 
     #[test]
     fn no_motion_and_no_people_means_no_pose_run() {
-        assert!(plan(&PlanConfig::default(), 768, 576, []).is_empty());
+        assert!(plan(&PlanConfig::default(), 0.0, 768, 576, []).is_empty());
     }
 
     #[test]
     fn a_small_blob_gets_a_padded_region_of_minimum_size() {
         let r = plan(
             &PlanConfig::default(),
+            0.0,
             768,
             576,
             [BBox::new(400.0, 300.0, 420.0, 340.0)],
@@ -126,7 +141,7 @@ mod tests {
             BBox::new(140.0, 110.0, 170.0, 190.0),
             BBox::new(650.0, 400.0, 680.0, 480.0),
         ];
-        let r = plan(&PlanConfig::default(), 768, 576, seeds);
+        let r = plan(&PlanConfig::default(), 0.0, 768, 576, seeds);
         assert_eq!(r.len(), 2, "{r:?}");
         assert!(r
             .iter()
@@ -140,7 +155,7 @@ mod tests {
             BBox::new(x, 100.0, x + 40.0, 450.0)
         });
         assert_eq!(
-            plan(&PlanConfig::default(), 768, 576, seeds),
+            plan(&PlanConfig::default(), 0.0, 768, 576, seeds),
             vec![BBox::new(0.0, 0.0, 768.0, 576.0)]
         );
     }
@@ -149,12 +164,44 @@ mod tests {
     fn one_small_person_in_a_large_frame_is_a_cheap_crop() {
         let r = plan(
             &PlanConfig::default(),
+            0.0,
             1920,
             1080,
             [BBox::new(900.0, 500.0, 940.0, 600.0)],
         );
         assert_eq!(r.len(), 1);
         assert!(r[0].width() < 400.0, "{:?}", r[0]);
-        assert!(input_pixels(&r[0], input_scale(&r[0])) < 1920.0 * 1080.0 / 8.0);
+        assert!(input_pixels(&r[0], input_scale(&r[0], 0.0)) < 1920.0 * 1080.0 / 8.0);
+    }
+
+    #[test]
+    fn the_input_cap_scales_large_regions_down_and_leaves_small_ones_upscaled() {
+        let full = BBox::new(0.0, 0.0, 768.0, 576.0);
+        assert_eq!(input_scale(&full, 0.0), 1.0);
+        assert_eq!(input_scale(&full, 256.0), 256.0 / 768.0);
+        assert_eq!(
+            input_pixels(&full, input_scale(&full, 256.0)),
+            256.0 * 192.0
+        );
+        let small = BBox::new(0.0, 0.0, 64.0, 160.0);
+        assert_eq!(input_scale(&small, 256.0), 1.6);
+    }
+
+    #[test]
+    fn with_the_cap_three_workers_get_person_crops_where_native_scale_runs_the_full_frame() {
+        // Padded, the three tall workers span the frame's width without touching.
+        let seeds = [
+            BBox::new(10.0, 100.0, 150.0, 480.0),
+            BBox::new(300.0, 100.0, 440.0, 480.0),
+            BBox::new(600.0, 100.0, 740.0, 480.0),
+        ];
+        let full = BBox::new(0.0, 0.0, 768.0, 576.0);
+        assert_eq!(
+            plan(&PlanConfig::default(), 0.0, 768, 576, seeds),
+            vec![full]
+        );
+        let capped = plan(&PlanConfig::default(), 256.0, 768, 576, seeds);
+        assert_eq!(capped.len(), 3, "{capped:?}");
+        assert!(capped.iter().all(|r| r.width() < 300.0), "{capped:?}");
     }
 }

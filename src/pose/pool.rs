@@ -35,6 +35,14 @@ impl PosePool {
         Ok(PosePool { tx })
     }
 
+    /// `cfg.workers` MoveNet sessions (at least one).
+    pub fn movenet(cfg: &super::MoveNetConfig) -> Result<PosePool> {
+        let sessions = (0..cfg.workers.max(1))
+            .map(|_| super::MoveNet::load(cfg.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        PosePool::new(sessions)
+    }
+
     pub fn client(&self) -> PoolClient {
         PoolClient {
             tx: self.tx.clone(),
@@ -51,13 +59,7 @@ fn work<P: PoseEstimator>(mut est: P, rx: &Mutex<Receiver<Job>>) {
         };
         let before = est.timings();
         let people = est.estimate(&job.image, &job.regions);
-        let after = est.timings();
-        let spent = PoseTimings {
-            preprocess: after.preprocess - before.preprocess,
-            inference: after.inference - before.inference,
-            postprocess: after.postprocess - before.postprocess,
-            inferences: after.inferences - before.inferences,
-        };
+        let spent = est.timings().since(&before);
         let _ = job.reply.send((people, spent));
     }
 }
@@ -79,11 +81,7 @@ impl PoseEstimator for PoolClient {
         let gone = || Error::internal("the pose workers stopped");
         self.tx.send(job).map_err(|_| gone())?;
         let (people, spent) = answer.recv().map_err(|_| gone())?;
-        let t = &mut self.timings;
-        t.preprocess += spent.preprocess;
-        t.inference += spent.inference;
-        t.postprocess += spent.postprocess;
-        t.inferences += spent.inferences;
+        self.timings.add(&spent);
         people
     }
 

@@ -19,7 +19,6 @@ use crate::error::{Error, Result};
 use crate::geometry::Calibration;
 use crate::mqtt::{Connection, EmbeddedBroker, Publisher, Topics};
 use crate::pose::pool::PosePool;
-use crate::pose::MoveNet;
 use crate::source::redact;
 use crate::store::Store;
 use camera::{CameraSpec, Health, SharedHealth};
@@ -109,13 +108,13 @@ impl Node {
                 looped: c.looped,
             });
         }
-        // Sessions: one worker using both cores beats several fighting for them.
+        // Sessions: `[pose] workers`, each with `threads` threads.
         let mut pose_cfg = cfg.analysis.pose.clone();
         pose_cfg.model = cfg.resolve(&pose_cfg.model);
         if !pose_cfg.model.is_file() {
             pose_cfg.model = cfg.analysis.pose.model.clone();
         }
-        let pool = PosePool::new(vec![MoveNet::load(pose_cfg)?])?;
+        let pool = PosePool::movenet(&pose_cfg)?;
         let live = Live::default();
         let clips = if cfg.clips.enabled {
             Some(crate::clips::ClipWriter::start(
