@@ -10,8 +10,11 @@
 //! wait to see the parcel at rest, the store commit and the broker hop.
 //!
 //! ```sh
-//! cargo run --release --example alert_latency -- [SECONDS [CAMERA | SCENE_DIR ...]]
+//! cargo run --release --example alert_latency -- [--config ANALYSIS.toml] [SECONDS [CAMERA | SCENE_DIR ...]]
 //! ```
+//!
+//! `--config` takes analysis settings (docs/config.md), e.g. the capacity
+//! settings of README "Capacity" with which a camera keeps up in real time.
 //!
 //! Cameras default to `sim-kick` and `sim-toss-82cm`, the demo scenes with
 //! violations. A directory written by `sortwatch simulate` plays as a camera
@@ -27,10 +30,13 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn main() {
-    let secs: u64 = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(180);
+    let mut argv: Vec<String> = std::env::args().skip(1).collect();
+    let analysis = argv.iter().position(|a| a == "--config").map(|i| {
+        let path = argv.get(i + 1).expect("--config needs a file").clone();
+        argv.drain(i..i + 2);
+        sortwatch::config::AnalysisConfig::load(std::path::Path::new(&path)).unwrap()
+    });
+    let secs: u64 = argv.first().and_then(|s| s.parse().ok()).unwrap_or(180);
     let dir = tempfile::tempdir().unwrap();
     let broker = mqtt::Mosquitto::start(&dir.path().join("broker"), mqtt::free_port());
     let args = sortwatch::cmd::demo::Args {
@@ -41,7 +47,10 @@ fn main() {
         real_clip: "not-used-by-this-bench".into(),
     };
     let mut cfg: ServiceConfig = sortwatch::cmd::demo::config(&args).unwrap();
-    let mut wanted: Vec<String> = std::env::args().skip(2).collect();
+    if let Some(a) = analysis {
+        cfg.analysis = a;
+    }
+    let mut wanted: Vec<String> = argv.into_iter().skip(1).collect();
     if wanted.is_empty() {
         wanted = vec!["sim-kick".into(), "sim-toss-82cm".into()];
     }
