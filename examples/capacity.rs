@@ -362,7 +362,7 @@ impl NodeRun {
             s.pose_frames,
             s.frames,
             s.pose.inferences,
-            s.pose.input_pixels as f64 / 1e3 / s.pose.inferences.max(1) as f64,
+            s.pose.mean_input_kpx(),
         )
     }
 }

@@ -72,7 +72,7 @@ impl Report {
             secs(s.motion),
             s.pose_frames,
             s.pose.inferences,
-            s.pose.input_pixels as f64 / 1e3 / s.pose.inferences.max(1) as f64,
+            s.pose.mean_input_kpx(),
             secs(s.pose.preprocess),
             secs(s.pose.inference),
             secs(s.pose.postprocess),

@@ -160,6 +160,11 @@ impl PoseTimings {
         }
     }
 
+    /// Mean model input per inference, in thousands of pixels.
+    pub fn mean_input_kpx(&self) -> f64 {
+        self.input_pixels as f64 / 1e3 / self.inferences.max(1) as f64
+    }
+
     pub fn add(&mut self, spent: &PoseTimings) {
         self.preprocess += spent.preprocess;
         self.inference += spent.inference;
