@@ -42,8 +42,8 @@ fn a_marker_survey_becomes_a_calibration_file_that_loads() {
     let (d, points) = survey(|s| s);
     let out = d.path().join("calibration/line3-cam2.toml");
     let run = calibrate(&points, &out, &[]);
+    assert_ok(&run);
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{stderr}");
     assert!(
         stderr.contains("450 cm above the floor") && stderr.contains("RMS 0.30 px"),
         "{stderr}"
@@ -115,8 +115,8 @@ fn a_mis_clicked_marker_is_flagged() {
         parts.join("\n[[markers]]")
     });
     let run = calibrate(&points, &d.path().join("out.toml"), &[]);
+    assert_ok(&run);
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{stderr}");
     assert!(
         stderr.contains("warning: reprojection error RMS"),
         "{stderr}"
@@ -127,11 +127,7 @@ fn a_mis_clicked_marker_is_flagged() {
 fn the_preview_draws_the_floor_grid_and_markers_on_the_frame() {
     let d = tmp();
     let run = preview("tests/golden/pose/vtest_f0300_576x768.png", &d);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_ok(&run);
     let img = image::open(d.path().join("preview.png"))
         .unwrap()
         .into_rgb8();

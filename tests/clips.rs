@@ -5,7 +5,7 @@
 mod common;
 
 use common::mqtt::{assert_documented, free_port, json_on, Mosquitto, Sub};
-use common::{ffprobe_duration, simulate, sortwatch, LATE_KICK};
+use common::{assert_ok, ffprobe_duration, run_ok, simulate, sortwatch, LATE_KICK};
 use serde_json::Value;
 use sortwatch::store::Store;
 
@@ -18,7 +18,7 @@ fn a_violation_gets_an_8_s_h264_clip_and_snapshot_recorded_and_announced() {
     std::fs::write(&scenario, LATE_KICK).unwrap();
     let scene = d.path().join("scene");
     let o = simulate(scenario.to_str().unwrap(), &scene);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&o);
     let broker = Mosquitto::start(&d.path().join("broker"), free_port());
     let sub = Sub::start(broker.port, &format!("sortwatch/{SITE}/#"), None);
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -35,13 +35,11 @@ fn a_violation_gets_an_8_s_h264_clip_and_snapshot_recorded_and_announced() {
         ),
     )
     .unwrap();
-    let out = sortwatch()
-        .args(["run", "--exit-when-done", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "run failed: {stderr}");
+    run_ok(
+        sortwatch()
+            .args(["run", "--exit-when-done", "--config"])
+            .arg(&cfg),
+    );
 
     let stored = Store::open(&data)
         .unwrap()

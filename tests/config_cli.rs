@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_one_line_error, sortwatch};
+use common::{assert_ok, assert_one_line_error, sortwatch};
 use std::path::{Path, PathBuf};
 
 fn write(dir: &Path, text: &str) -> PathBuf {
@@ -41,11 +41,7 @@ fn a_good_config_checks_clean() {
     let d = common::tmp();
     let p = write(d.path(), &config(SITE, ""));
     let out = check(&p);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("is good"));
 }
 

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{sortwatch, tmp};
+use common::{run_ok, sortwatch, tmp};
 use serde_json::Value;
 
 /// (report key, higher is better, floor reached on this slice, issue bar).
@@ -28,30 +28,24 @@ const FIGURES: &[(&str, bool, f64, f64)] = &[
 fn a_20_scenario_slice_of_the_suite_holds_the_measured_detection_figures() {
     let dir = tmp();
     let suite = dir.path().join("suite");
-    let out = sortwatch()
-        .args([
-            "simulate", "--suite", "200", "--seed", "1", "--every", "10", "--out",
-        ])
-        .arg(&suite)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        sortwatch()
+            .args([
+                "simulate", "--suite", "200", "--seed", "1", "--every", "10", "--out",
+            ])
+            .arg(&suite),
     );
     assert_eq!(std::fs::read_dir(&suite).unwrap().count(), 20);
 
     let report = dir.path().join("report.json");
-    let out = sortwatch()
-        .arg("eval")
-        .arg(&suite)
-        .arg("--report")
-        .arg(&report)
-        .output()
-        .unwrap();
+    let out = run_ok(
+        sortwatch()
+            .arg("eval")
+            .arg(&suite)
+            .arg("--report")
+            .arg(&report),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
     eprintln!("{stderr}");
     let r: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let summary = &r["summary"];

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_one_line_error, simulate, sortwatch, tmp};
+use common::{assert_ok, assert_one_line_error, run_ok, simulate, sortwatch, tmp};
 use serde_json::Value;
 
 #[test]
@@ -13,21 +13,16 @@ fn eval_scores_a_simulated_scenario_against_its_truth_and_writes_the_report() {
     let dir = tmp();
     let scn = dir.path().join("scenarios/drop-near-limit");
     let out = simulate("samples/scenarios/drop-near-limit.toml", &scn);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let report = dir.path().join("report.json");
-    let out = sortwatch()
-        .arg("eval")
-        .arg(dir.path().join("scenarios"))
-        .arg("--report")
-        .arg(&report)
-        .output()
-        .unwrap();
+    let out = run_ok(
+        sortwatch()
+            .arg("eval")
+            .arg(dir.path().join("scenarios"))
+            .arg("--report")
+            .arg(&report),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("1 scenarios"), "{stderr}");
     assert!(stderr.contains("throws: precision"), "{stderr}");
 

@@ -53,8 +53,8 @@ fn checkerboard_photos_become_an_intrinsics_file_a_survey_can_name() {
         &out,
         &["--pattern", "9x6", "--square-cm", "2.5"],
     );
+    assert_ok(&run);
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{stderr}");
     assert!(
         stderr.contains("photo left01.jpg: 0.") && stderr.contains("RMS 0.19"),
         "{stderr}"
@@ -91,11 +91,7 @@ fn checkerboard_photos_become_an_intrinsics_file_a_survey_can_name() {
     std::fs::write(&points, survey).unwrap();
     let cal_path = d.path().join("bench.toml");
     let run = calibrate(&points, &cal_path, &[]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_ok(&run);
     let cal = sortwatch::geometry::Calibration::load(&cal_path).unwrap();
     assert_eq!(cal.intrinsics, intr);
 }
@@ -133,8 +129,8 @@ fn few_photos_give_a_result_and_a_warning_to_take_more() {
         &d.path().join("i.toml"),
         &["--pattern", "9x6"],
     );
+    assert_ok(&run);
     let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{stderr}");
     assert!(stderr.contains("warning: only 3 photos"), "{stderr}");
 }
 

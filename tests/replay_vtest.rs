@@ -74,7 +74,7 @@ fn real_cctv_sample_tracks_walkers_with_stable_ids_and_flags_nothing() {
         d.path().join("tracks.jsonl"),
         d.path().join("overlay.mp4"),
     );
-    let out = replay(
+    let out = run_ok(&mut replay(
         VTEST,
         &path(VTEST_CAL),
         &events,
@@ -84,11 +84,8 @@ fn real_cctv_sample_tracks_walkers_with_stable_ids_and_flags_nothing() {
             "--overlay",
             overlay.to_str().unwrap(),
         ],
-    )
-    .output()
-    .unwrap();
+    ));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
     assert!(
         stderr.contains(" fps"),
         "replay prints its frame rate: {stderr}"

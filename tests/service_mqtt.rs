@@ -6,7 +6,7 @@
 mod common;
 
 use common::mqtt::{assert_documented, free_port, json_on, Mosquitto, Sub};
-use common::{simulate, sortwatch};
+use common::{assert_ok, run_ok, simulate, sortwatch};
 use serde_json::Value;
 use sortwatch::store::Store;
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ const SITE: &str = "hub-t";
 fn kick_scene(dir: &Path) -> PathBuf {
     let out = dir.join("kick");
     let o = simulate("samples/scenarios/kick.toml", &out);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&o);
     out
 }
 
@@ -83,8 +83,8 @@ fn wait_exit(mut child: Child, secs: u64) -> String {
         std::thread::sleep(Duration::from_millis(100));
     }
     let out = child.wait_with_output().unwrap();
+    assert_ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "run failed: {stderr}");
     stderr
 }
 
@@ -178,24 +178,14 @@ fn violations_arrive_documented_and_a_late_subscriber_gets_retained_compliance()
     // QA rejects the first violation. A node on the same store (its camera is
     // gone, so nothing new happens) publishes the verdict, and the kick stops
     // counting.
-    let out = sortwatch()
-        .args(["verdict", "--config"])
-        .arg(&cfg)
-        .args([
-            &stored[0],
-            "rejected",
-            "--user",
-            "qa1",
-            "--note",
-            "fell off the cart",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(sortwatch().args(["verdict", "--config"]).arg(&cfg).args([
+        &stored[0],
+        "rejected",
+        "--user",
+        "qa1",
+        "--note",
+        "fell off the cart",
+    ]));
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         &scene.join("video.mp4").display().to_string(),
         "/nonexistent/camera.mp4",

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_one_line_error, ffprobe, simulate, sortwatch, tmp};
+use common::{assert_ok, assert_one_line_error, ffprobe, run_ok, simulate, sortwatch, tmp};
 use serde_json::Value;
 use sortwatch::geometry::Calibration;
 use std::path::Path;
@@ -12,11 +12,7 @@ use std::path::Path;
 fn simulate_writes_h264_video_truth_and_a_calibration_that_reprojects_the_truth_exactly() {
     let d = tmp();
     let out = simulate("samples/scenarios/drop-near-limit.toml", d.path());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let (codec, frames) = ffprobe(&d.path().join("video.mp4"));
     let truth: Value =
         serde_json::from_str(&std::fs::read_to_string(d.path().join("truth.json")).unwrap())
@@ -106,15 +102,10 @@ fn impossible_action_is_a_config_error_naming_the_action() {
 fn suite_writes_each_seeded_scenario_with_its_outputs_and_is_repeatable() {
     let d = tmp();
     let run = |dir: &Path| {
-        let out = sortwatch()
-            .args(["simulate", "--suite", "2", "--seed", "9", "--out"])
-            .arg(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        run_ok(
+            sortwatch()
+                .args(["simulate", "--suite", "2", "--seed", "9", "--out"])
+                .arg(dir),
         );
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .unwrap()

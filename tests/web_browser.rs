@@ -8,7 +8,7 @@ mod common;
 
 use common::mqtt::{free_port, Mosquitto};
 use common::webdriver::Browser;
-use common::{simulate, sortwatch, tmp, LATE_KICK};
+use common::{assert_ok, simulate, sortwatch, tmp, LATE_KICK};
 use serde_json::json;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -108,7 +108,7 @@ fn display_review_and_clip_in_headless_chromium() {
     let scenario = dir.path().join("late-kick.toml");
     std::fs::write(&scenario, LATE_KICK).unwrap();
     let o = simulate(scenario.to_str().unwrap(), &scene);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_ok(&o);
     let broker = Mosquitto::start(&dir.path().join("broker"), free_port());
     let web = free_port();
     let video = dir.path().join("camera/sim-kick.mp4");

@@ -50,6 +50,23 @@ pub fn assert_one_line_error(out: &Output, code: i32, needles: &[&str]) -> Strin
     lines[0].to_string()
 }
 
+/// Asserts the process succeeded, showing its stderr if not.
+pub fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `cmd` to the end and asserts it succeeded; returns how it ended.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert_ok(&out);
+    out
+}
+
 pub fn tmp() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
