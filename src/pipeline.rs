@@ -32,6 +32,8 @@ pub struct StageTimings {
 #[derive(Clone, Debug, Default)]
 pub struct FrameAnalysis {
     pub blobs: Vec<Blob>,
+    /// The blobs with people's bodies cut out: the parcel tracker's input.
+    pub off_body: Vec<Blob>,
     /// Where pose ran (empty when motion gated it off or the schedule skipped it).
     pub regions: Vec<BBox>,
     /// Why pose ran or not.
@@ -121,6 +123,7 @@ impl<P: PoseEstimator> Analyzer<P> {
             tm.skipped_frames += 1;
             return Ok(FrameAnalysis {
                 blobs,
+                off_body: off_predicted,
                 regions: Vec::new(),
                 decision,
                 events,
@@ -175,10 +178,24 @@ impl<P: PoseEstimator> Analyzer<P> {
         tm.pose_frames += u64::from(!regions.is_empty());
         Ok(FrameAnalysis {
             blobs,
+            off_body,
             regions,
             decision,
             events,
         })
+    }
+
+    /// The stream was reopened or looped at media time `t_s`: decides what
+    /// is open and starts the scene afresh (background, tracks, schedule),
+    /// so the jump between the last frame and the next is not motion. Track
+    /// ids carry on.
+    pub fn restart(&mut self, t_s: f64) -> Vec<Event> {
+        self.motion.restart();
+        self.people.restart();
+        self.objects.restart();
+        self.schedule.restart();
+        self.last_full_s = None;
+        self.rules.restart(t_s)
     }
 
     /// Decides what is still open at the end of the stream.

@@ -118,6 +118,13 @@ impl MotionDetector {
         self.last_time_s = None;
     }
 
+    /// Forgets the background: the next frame starts a new one (the stream
+    /// was reopened or looped, so the old scene no longer holds).
+    pub fn restart(&mut self) {
+        self.background.clear();
+        self.last_time_s = None;
+    }
+
     /// Processes one frame at media time `t_s` and returns its motion blobs.
     pub fn update(&mut self, image: &RgbImage, t_s: f64) -> Vec<Blob> {
         let f = self.factor;
@@ -346,6 +353,20 @@ mod tests {
             "area {}",
             b.area_px
         );
+    }
+
+    #[test]
+    fn after_a_restart_the_next_scene_is_background_not_motion() {
+        let mut m = MotionDetector::new(MotionConfig::default());
+        m.update(&frame(384, 288, &[]), 0.0);
+        // A loop or a reconnection jumps to a different scene.
+        let jumped = frame(384, 288, &[(200, 100, 240, 180)]);
+        m.restart();
+        assert!(m.update(&jumped, 0.1).is_empty());
+        assert!(m.update(&jumped, 0.2).is_empty());
+        // Motion in the new scene is still seen.
+        let moved = m.update(&frame(384, 288, &[(20, 20, 60, 100)]), 0.3);
+        assert!(!moved.is_empty());
     }
 
     #[test]

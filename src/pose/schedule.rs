@@ -90,6 +90,12 @@ impl Schedule {
         }
     }
 
+    /// Forgets when pose last ran (the stream was reopened).
+    pub fn restart(&mut self) {
+        self.last_pose_s = None;
+        self.last_trigger_s = None;
+    }
+
     pub fn adaptive(&self) -> bool {
         self.cfg.adaptive
     }

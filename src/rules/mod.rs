@@ -319,6 +319,15 @@ impl Rules {
         self.update(t_s, &[], &[])
     }
 
+    /// Decides every parcel still open and forgets the scene: the stream
+    /// was reopened or looped, so nothing before carries on after.
+    pub fn restart(&mut self, t_s: f64) -> Vec<Event> {
+        let events = self.finish(t_s);
+        self.history.clear();
+        self.ended.clear();
+        events
+    }
+
     fn origin_of(&self, p: &TrajectoryPoint) -> Origin {
         let continues = self.ended.iter().any(|&(_, x, y)| {
             (x - p.x).hypot(y - p.y) < 0.5 * p.bbox.width().max(p.bbox.height()) + 20.0
@@ -846,6 +855,30 @@ mod tests {
                 [0.0, 400.0, release_z - 0.5 * GRAVITY_CM_S2 * tt * tt]
             })
         }
+    }
+
+    #[test]
+    fn a_restart_decides_the_open_parcel_and_forgets_the_scene() {
+        let cal = camera([0.0; 5]);
+        let mut rules = Rules::new(RulesConfig::default(), cal.clone());
+        let hands = [0.0, 400.0, 90.0];
+        // The stream ends while the worker still holds the parcel.
+        let held = |t: f64| [0.0, 400.0, 90.0 + 2.0 * (t * 10.0).sin()];
+        let mut seen = Vec::new();
+        for i in 0..20 {
+            let t = f64::from(i) / FPS;
+            seen.push((t, held(t)));
+            let objects = [parcel(&cal, 7, &seen)];
+            let person = worker(&cal, t, hands, standing(t));
+            assert!(rules.update(t, &[person], &objects).is_empty());
+        }
+        let closed = rules.restart(0.8);
+        assert!(
+            matches!(closed[..], [Event::Handling(ref h)] if h.parcel_id == 7),
+            "{closed:?}"
+        );
+        assert!(rules.parcels.is_empty() && rules.history.is_empty() && rules.ended.is_empty());
+        assert!(rules.restart(0.9).is_empty());
     }
 
     #[test]

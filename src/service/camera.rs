@@ -275,10 +275,9 @@ pub fn run(
             let _ = r.join();
         }
         offset = last_t + period;
-        // Clips waiting for frames get what there is: the source is gone.
-        if let Some(c) = clips.as_mut() {
-            c.flush();
-        }
+        // The next frame (a loop, a reconnection) is a new scene: what was
+        // open is decided now, and the jump is not motion.
+        close(analyzer.restart(offset), offset, &mut sink, &mut clips);
         match end {
             None => break,
             Some(End::Eof) if spec.looped => continue,
@@ -298,14 +297,24 @@ pub fn run(
         sleep_unless(&stop, backoff);
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+    close(
+        analyzer.finish(last_t + 1.0),
+        last_t + 1.0,
+        &mut sink,
+        &mut clips,
+    );
+    sink.retry();
+}
+
+/// Hands out the events decided when a stream ended at media time `t_s`;
+/// clips waiting for frames get what there is, as the source is gone.
+fn close(events: Vec<Event>, t_s: f64, sink: &mut impl Events, clips: &mut Option<CameraClips>) {
     let now = SystemTime::now();
-    let last = analyzer.finish(last_t + 1.0);
-    sink.handle(&last, last_t + 1.0, now);
+    sink.handle(&events, t_s, now);
     if let Some(c) = clips.as_mut() {
-        c.open(&last, last_t + 1.0, now);
+        c.open(&events, t_s, now);
         c.flush();
     }
-    sink.retry();
 }
 
 fn open(spec: &CameraSpec) -> Result<Box<dyn source::FrameSource>> {

@@ -86,6 +86,11 @@ impl ObjectTracker {
         }
     }
 
+    /// Drops every track (the stream was reopened); new ids carry on.
+    pub fn restart(&mut self) {
+        self.tracks.clear();
+    }
+
     pub fn tracks(&self) -> &[ObjectTrack] {
         &self.tracks
     }

@@ -78,6 +78,11 @@ impl PersonTracker {
     }
 
     /// All live tracks (confirmed and tentative, visible or coasting).
+    /// Drops every track (the stream was reopened); new ids carry on.
+    pub fn restart(&mut self) {
+        self.tracks.clear();
+    }
+
     pub fn tracks(&self) -> &[PersonTrack] {
         &self.tracks
     }
