@@ -151,6 +151,9 @@ const MAX_PARCEL_CUBE_CM: f64 = 80.0;
 const REHANDLE_S: f64 = 3.0;
 /// A parcel counts as let go once it has been out of the hands this long, s.
 const HANDS_OFF_S: f64 = 0.3;
+/// A decided track carried this long (s) at a worker's wrists has become a
+/// parcel in the hands.
+const CARRIED_S: f64 = 0.5;
 /// A released parcel not resolved after this long is decided with what is known.
 const DECIDE_AFTER_S: f64 = 1.5;
 
@@ -177,6 +180,9 @@ struct ParcelState {
     last_held: Option<usize>,
     /// When this parcel last counted as handled (kept when it moves again).
     handled_s: Option<f64>,
+    /// Index of the point from which a decided track that was not a parcel
+    /// in the hands has moved at a worker's wrists (see `CARRIED_S`).
+    carried_from: Option<usize>,
 }
 
 /// The rule engine for one camera.
@@ -248,6 +254,7 @@ impl Rules {
                         done: false,
                         last_held: None,
                         handled_s: None,
+                        carried_from: None,
                     },
                 );
             }
@@ -272,6 +279,29 @@ impl Rules {
                 st.points = vec![start, last];
                 st.done = false;
                 st.last_held = None;
+                st.carried_from = None;
+            } else if st.done && !matches!(st.origin, Origin::Hands { .. }) {
+                // A decided track that was a leg or a ghost and now moves
+                // with a parcel in a worker's hands (the blobs merged, then
+                // parted) starts that parcel's story there, once carried.
+                let moving = !at_rest(&st.points);
+                let carrier = self
+                    .hands_near(&last)
+                    .filter(|&(p, _)| moving && self.in_hands(p, &last));
+                let st = self.parcels.get_mut(&obj.id).expect("present");
+                match carrier {
+                    None => st.carried_from = None,
+                    Some((person, bbox)) => {
+                        let from = *st.carried_from.get_or_insert(st.points.len() - 1);
+                        if last.t_s - st.points[from].t_s >= CARRIED_S {
+                            st.origin = Origin::Hands { person, bbox };
+                            st.points.drain(..from);
+                            st.done = false;
+                            st.last_held = Some(st.points.len() - 1);
+                            st.carried_from = None;
+                        }
+                    }
+                }
             }
         }
         // Decide the parcels whose story is complete: at rest, gone, or old.
