@@ -88,13 +88,15 @@ fn scenario(dir: &Path, cfg: &AnalysisConfig) -> (usize, usize, usize) {
             let half = (b[2].as_f64().unwrap() - b[0].as_f64().unwrap())
                 .max(b[3].as_f64().unwrap() - b[1].as_f64().unwrap()) as f32
                 / 2.0;
+            // On the parcel: within half its size of its centre (8 px at least).
+            let near = half.max(8.0);
             let blob = a.blobs.iter().any(|bl| {
                 (bl.bbox.x0..=bl.bbox.x1).contains(&x) && (bl.bbox.y0..=bl.bbox.y1).contains(&y)
             });
             let off = a
                 .off_body
                 .iter()
-                .any(|bl| (bl.cx - x).hypot(bl.cy - y) <= half.max(8.0));
+                .any(|bl| (bl.cx - x).hypot(bl.cy - y) <= near);
             let ids: Vec<u64> = analyzer
                 .objects
                 .tracks()
@@ -102,7 +104,7 @@ fn scenario(dir: &Path, cfg: &AnalysisConfig) -> (usize, usize, usize) {
                 .filter(|t| t.visible)
                 .filter(|t| {
                     let q = t.trajectory.back().expect("point");
-                    (q.x - x).hypot(q.y - y) <= half.max(8.0)
+                    (q.x - x).hypot(q.y - y) <= near
                 })
                 .map(|t| t.id)
                 .collect();

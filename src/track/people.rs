@@ -77,12 +77,12 @@ impl PersonTracker {
         }
     }
 
-    /// All live tracks (confirmed and tentative, visible or coasting).
     /// Drops every track (the stream was reopened); new ids carry on.
     pub fn restart(&mut self) {
         self.tracks.clear();
     }
 
+    /// All live tracks (confirmed and tentative, visible or coasting).
     pub fn tracks(&self) -> &[PersonTrack] {
         &self.tracks
     }
