@@ -63,6 +63,28 @@ pub struct WriterSetup {
     pub hook: Option<ClipHook>,
 }
 
+/// Nice value of the clip writer thread (and the encoder threads it starts).
+/// Clips are for QA, who can wait seconds; the cameras' analysis and the
+/// alerts cannot, so on a busy node encoding yields the cores to them.
+pub const CLIP_WRITER_NICE: i32 = 10;
+
+/// Lowers the calling thread's scheduling priority to [`CLIP_WRITER_NICE`]
+/// (on Linux a nice value is per thread). Failure only means clips compete
+/// at normal priority, so it is logged, not fatal.
+fn lower_priority() {
+    // SAFETY: plain syscalls on the calling thread, no pointers.
+    let rc = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, CLIP_WRITER_NICE)
+    };
+    if rc != 0 {
+        tracing::warn!(
+            "clip writer: cannot lower its priority ({}); clips are encoded at normal priority",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 /// Handle to the clip writer thread.
 pub struct ClipWriter {
     tx: mpsc::Sender<ClipJob>,
@@ -82,7 +104,10 @@ impl ClipWriter {
         };
         let thread = std::thread::Builder::new()
             .name("clip-writer".into())
-            .spawn(move || worker.run(rx))
+            .spawn(move || {
+                lower_priority();
+                worker.run(rx)
+            })
             .map_err(|e| Error::internal(format!("cannot start the clip writer thread: {e}")))?;
         Ok(ClipWriter {
             tx,
