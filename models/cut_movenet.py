@@ -9,7 +9,7 @@ The float model ends in a CenterNet decoder built from about 260 small ONNX
 operators (a 5x5 max-pool peak search on the person-centre heatmap, TopK, and
 a Gaussian-weighted arg-max of every keypoint heatmap for every person over
 an H/4 x W/4 x 6 x 17 tensor). On one core it is about a fifth of the model's
-time. sortwatch decodes the heads itself in src/pose/decode.rs, one fused
+time. sortwatch decodes the heads itself in src/pose/centernet.rs, one fused
 loop, to the same output (tests/pose_parity.rs checks both against Python
 onnxruntime on the full model).
 

@@ -66,7 +66,7 @@ pub struct WriterSetup {
 /// Nice value of the clip writer thread (and the encoder threads it starts).
 /// Clips are for QA, who can wait seconds; the cameras' analysis and the
 /// alerts cannot, so on a busy node encoding yields the cores to them.
-pub const CLIP_WRITER_NICE: i32 = 10;
+const CLIP_WRITER_NICE: i32 = 10;
 
 /// Lowers the calling thread's scheduling priority to [`CLIP_WRITER_NICE`]
 /// (on Linux a nice value is per thread). Failure only means clips compete

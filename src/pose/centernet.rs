@@ -91,16 +91,21 @@ impl Heads<'_> {
     }
 }
 
-/// Weighted heat of keypoint `k` at cell (`y`, `x`) for a person whose
-/// keypoint regresses to (`ky`, `kx`) and whose box is `b` (0 outside it).
+/// Heat at cell (`y`, `x`) weighted by the Gaussian around a keypoint
+/// regressed to (`ky`, `kx`).
 #[inline]
+fn gaussian(heat: f32, y: usize, x: usize, ky: f32, kx: f32, s: f32) -> f32 {
+    let (dy, dx) = (y as f32 - ky, x as f32 - kx);
+    heat * (-(dy * dy + dx * dx) / s).exp()
+}
+
+/// As [`gaussian`], for a person whose box is `b`: 0 outside it.
 fn weighted(heat: f32, y: usize, x: usize, ky: f32, kx: f32, b: &CellBox, s: f32) -> f32 {
     let (yf, xf) = (y as f32, x as f32);
     if xf < b[1] || xf >= b[3] || yf < b[0] || yf >= b[2] {
         return 0.0;
     }
-    let (dy, dx) = (yf - ky, xf - kx);
-    heat * (-(dy * dy + dx * dx) / s).exp()
+    gaussian(heat, y, x, ky, kx, s)
 }
 
 /// Decodes `heads` into the full model's 6 × 56 output rows, replacing `out`.
@@ -122,11 +127,13 @@ pub fn decode(heads: &Heads, out: &mut Vec<f32>) {
         })
     });
     let (ry, rx) = (4.0 / (4.0 * hf), 4.0 / (4.0 * wf));
+    let input = [4.0 * hf, 4.0 * wf, 4.0 * hf, 4.0 * wf];
     out.clear();
     out.resize(PEOPLE * ROW, 0.0);
     for p in 0..PEOPLE {
         let b = &boxes[p];
-        // Cells inside the box: the mask is x >= xmin && x < xmax (same for y).
+        // Exactly the cells inside the box: for whole x, x >= xmin && x < xmax
+        // is ceil(xmin) <= x < ceil(xmax) (same for y).
         let (y0, y1) = (b[0].ceil() as usize, (b[2].ceil() as usize).min(h));
         let (x0, x1) = (b[1].ceil() as usize, (b[3].ceil() as usize).min(w));
         let row = &mut out[p * ROW..][..ROW];
@@ -142,7 +149,7 @@ pub fn decode(heads: &Heads, out: &mut Vec<f32>) {
                     let v = heat[y * w + x];
                     // The weight is at most 1: a cell no hotter than the best cannot win.
                     if v > best {
-                        let v = weighted(v, y, x, ky, kx, b, s);
+                        let v = gaussian(v, y, x, ky, kx, s);
                         if v > best {
                             (best, at) = (v, y * w + x);
                         }
@@ -164,9 +171,8 @@ pub fn decode(heads: &Heads, out: &mut Vec<f32>) {
                 count += 1;
             }
         }
-        let scale = [4.0 * hf, 4.0 * wf, 4.0 * hf, 4.0 * wf];
         for (i, v) in b.iter().enumerate() {
-            row[51 + i] = (v * 4.0 / scale[i]).clamp(0.0, 1.0);
+            row[51 + i] = (v * 4.0 / input[i]).clamp(0.0, 1.0);
         }
         row[55] = sum * (1.0 / count.max(1) as f32);
     }
