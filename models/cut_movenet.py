@@ -52,8 +52,8 @@ HEADS = {
 
 # The pre-processing the cut removes, as (operator, constant operand) from the
 # input on; sortwatch computes exactly this (src/pose/movenet.rs).
-INPUT_SCALE_BITS = 0x3C008000  # float32 bits of 1/127.5 rounded to float16
-PREPROCESS = [("Cast", None), ("Sub", 0.0), ("Mul", INPUT_SCALE_BITS), ("Sub", 1.0),
+INPUT_SCALE = np.array(0x3C008000, np.uint32).view(np.float32)  # 1/127.5 in float16
+PREPROCESS = [("Cast", None), ("Sub", 0.0), ("Mul", INPUT_SCALE), ("Sub", 1.0),
               ("Transpose", None)]
 
 
@@ -73,8 +73,7 @@ def preprocessed_tensor(m):
                 sys.exit(f"{n.name}: perm {list(perm)}, expected NHWC -> NCHW")
         elif want is not None:
             c = np.unique(consts[n.input[1]].astype(np.float32))
-            ok = (c.view(np.uint32) == want).all() if isinstance(want, int) else (c == want).all()
-            if c.size != 1 or not ok:
+            if c.size != 1 or c[0] != want:
                 sys.exit(f"{n.name}: constant {c}, expected {want}")
         tensor = n.output[0]
     return tensor

@@ -563,7 +563,7 @@ mod tests {
             r.iter().all(|&v| v == -1.0),
             "a zero pixel (and padding) is -1"
         );
-        // The graph's float16 1/127.5 makes 255 a little above 1.
+        // The graph's float16 1/127.5 is a little small: 255 lands just below 1.
         assert!(g
             .iter()
             .all(|&v| v == 255.0 * INPUT_SCALE - 1.0 && (v - 1.0).abs() < 1e-3));
